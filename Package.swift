@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+import Foundation
+
+// Kernels are written as SIMD over unsafe pointers; without a CPU target the compiler
+// lowers SIMD16<Float> to scalar code and GEMM runs ~100x slower. The default targets the
+// build machine; set SCULPT_TARGET_CPU to a CPU name (e.g. x86-64-v3) for a portable build,
+// or to "none" to pass no target flag at all.
+let targetCPU = ProcessInfo.processInfo.environment["SCULPT_TARGET_CPU"] ?? "native"
+let cpuFlags: [String] = (targetCPU.isEmpty || targetCPU == "none") ? [] : ["-target-cpu", targetCPU]
+
+// Compute-heavy targets are optimised in debug builds too, so `swift test` (a debug build)
+// runs the numeric tests in seconds rather than minutes.
+let computeSettings: [SwiftSetting] = [
+    .unsafeFlags(cpuFlags),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "Sculpt",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "sculpt", targets: ["sculpt"]),
+        .library(name: "SculptCore", targets: ["SculptCore"]),
+        .library(name: "SculptNN", targets: ["SculptNN"]),
+        .library(name: "SculptIO", targets: ["SculptIO"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "SculptCore", swiftSettings: computeSettings),
+        .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
+        .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
+        .executableTarget(
+            name: "sculpt",
+            dependencies: [
+                "SculptCore", "SculptNN", "SculptIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: computeSettings
+        ),
+        .testTarget(name: "SculptCoreTests", dependencies: ["SculptCore"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptIOTests", dependencies: ["SculptIO"], swiftSettings: computeSettings),
+    ]
+)

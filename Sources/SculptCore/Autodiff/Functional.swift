@@ -1,0 +1,234 @@
+import Foundation
+
+// Differentiable operations on `Variable`. Each computes its value with the raw `Tensor`
+// ops and records an `Op`; the matching gradient rule is in Gradients.swift.
+
+extension Variable {
+    public static func + (a: Variable, b: Variable) -> Variable { Variable(Tensor.binary(.add, a.value, b.value), op: .binary(.add), inputs: [a, b]) }
+    public static func - (a: Variable, b: Variable) -> Variable { Variable(Tensor.binary(.sub, a.value, b.value), op: .binary(.sub), inputs: [a, b]) }
+    public static func * (a: Variable, b: Variable) -> Variable { Variable(Tensor.binary(.mul, a.value, b.value), op: .binary(.mul), inputs: [a, b]) }
+    public static func / (a: Variable, b: Variable) -> Variable { Variable(Tensor.binary(.div, a.value, b.value), op: .binary(.div), inputs: [a, b]) }
+    public static prefix func - (a: Variable) -> Variable { a.affine(-1) }
+    public static func * (a: Variable, s: Float) -> Variable { a.affine(s) }
+    public static func * (s: Float, a: Variable) -> Variable { a.affine(s) }
+    public static func + (a: Variable, s: Float) -> Variable { a.affine(1, s) }
+    public static func - (a: Variable, s: Float) -> Variable { a.affine(1, -s) }
+
+    /// alpha · x + beta.
+    public func affine(_ alpha: Float, _ beta: Float = 0) -> Variable {
+        Variable(value.affine(alpha, beta), op: .affine(alpha: alpha), inputs: [self])
+    }
+
+    public func applying(_ f: UnaryFunction) -> Variable { Variable(value.applying(f), op: .unary(f), inputs: [self]) }
+    public func exp() -> Variable { applying(.exp) }
+    public func log() -> Variable { applying(.log) }
+    public func sqrt() -> Variable { applying(.sqrt) }
+    public func tanh() -> Variable { applying(.tanh) }
+    public func relu() -> Variable { applying(.relu) }
+    /// GELU, exact erf form (BERT's "gelu").
+    public func gelu() -> Variable { applying(.geluErf) }
+    /// GELU, tanh approximation ("gelu_new" / "gelu_pytorch_tanh").
+    public func geluTanh() -> Variable { applying(.geluTanh) }
+    public func silu() -> Variable { applying(.silu) }
+    public func sigmoid() -> Variable { applying(.sigmoid) }
+
+    public func sum(axes: [Int], keepDims: Bool = false) -> Variable {
+        Variable(value.sum(axes: axes, keepDims: keepDims), op: .sum(axes: axes, keepDims: keepDims), inputs: [self])
+    }
+    public func sum() -> Variable { Variable(value.sum(), op: .sum(axes: Array(0..<value.rank), keepDims: false), inputs: [self]).reshaped([]) }
+    public func mean(axes: [Int], keepDims: Bool = false) -> Variable {
+        Variable(value.mean(axes: axes, keepDims: keepDims), op: .mean(axes: axes, keepDims: keepDims), inputs: [self])
+    }
+    public func mean() -> Variable { Variable(value.mean(), op: .mean(axes: Array(0..<value.rank), keepDims: false), inputs: [self]).reshaped([]) }
+
+    public func max(axis: Int, keepDims: Bool = false) -> Variable {
+        let a = checked { try Shape.axis(axis, rank: value.rank, op: "max") }
+        let (v, idx) = value.max(axis: a, keepDims: keepDims)
+        return Variable(v, op: .maxAlong(axis: a, keepDims: keepDims, indices: idx), inputs: [self])
+    }
+
+    public func reshaped(_ shape: [Int]) -> Variable {
+        let v = value.reshaped(shape)
+        return Variable(v, op: .reshape, inputs: [self])
+    }
+
+    public func permuted(_ order: [Int]) -> Variable { Variable(value.permuted(order), op: .permute(order), inputs: [self]) }
+
+    public func transposed() -> Variable {
+        var order = Array(0..<value.rank)
+        order.swapAt(value.rank - 1, value.rank - 2)
+        return permuted(order)
+    }
+
+    public func slice(axis: Int, _ range: Range<Int>) -> Variable {
+        let a = checked { try Shape.axis(axis, rank: value.rank, op: "slice") }
+        return Variable(value.slice(axis: a, range), op: .slice(axis: a, range: range), inputs: [self])
+    }
+
+    public func indexSelect(axis: Int, _ indices: [Int32]) -> Variable {
+        let a = checked { try Shape.axis(axis, rank: value.rank, op: "indexSelect") }
+        return Variable(value.indexSelect(axis: a, indices), op: .indexSelect(axis: a, indices: indices), inputs: [self])
+    }
+
+    /// Softmax over the last axis.
+    public func softmax() -> Variable { Variable(value.softmax(), op: .softmax(log: false), inputs: [self]) }
+    /// Log-softmax over the last axis.
+    public func logSoftmax() -> Variable { Variable(value.softmax(log: true), op: .softmax(log: true), inputs: [self]) }
+
+    /// Multiplies by a constant 0/1-style mask (dropout, fixed gates); no gradient to the mask.
+    public func scaled(byMask mask: Tensor) -> Variable {
+        Variable(Tensor.binary(.mul, value, mask), op: .scaleByMask(mask), inputs: [self])
+    }
+
+    /// Sets entries where `mask` is 1 to `fill` (mask broadcasts to the value's shape).
+    public func maskedFill(_ mask: Tensor, _ fill: Float) -> Variable {
+        select(mask, Variable(Tensor(scalar: fill)), self)
+    }
+}
+
+/// (Batched) matrix product with optional transposes of the last two dimensions.
+public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
+    Variable(Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB),
+             op: .matmul(transposeA: transposeA, transposeB: transposeB), inputs: [a, b])
+}
+
+/// `a` where mask is 1, `b` where mask is 0 (mask a constant 0/1 tensor; all broadcast).
+public func select(_ mask: Tensor, _ a: Variable, _ b: Variable) -> Variable {
+    let value = Tensor.binary(.add, Tensor.binary(.mul, a.value, mask), Tensor.binary(.mul, b.value, 1 - mask))
+    return Variable(value, op: .select(mask: mask), inputs: [a, b])
+}
+
+public func concat(_ parts: [Variable], axis: Int) -> Variable {
+    let a = checked { try Shape.axis(axis, rank: parts.first?.value.rank ?? 1, op: "concat") }
+    return Variable(Tensor.concat(parts.map(\.value), axis: a), op: .concat(axis: a, sizes: parts.map { $0.value.shape[a] }), inputs: parts)
+}
+
+/// Rows of `weight` selected by token ids: output shape = ids.shape + [dim].
+public func embedding(_ weight: Variable, ids: [Int32], shape: [Int]) -> Variable {
+    let vocab = weight.value.shape[0]
+    if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
+        shapeFailure(ShapeError("embedding", "id \(bad) is outside the table of \(vocab) rows"))
+    }
+    return weight.indexSelect(axis: 0, ids).reshaped(shape + [weight.value.shape[1]])
+}
+
+/// Layer norm over the last axis with optional affine weight and bias.
+public func layerNorm(_ x: Variable, weight: Variable?, bias: Variable?, eps: Float) -> Variable {
+    let (y, mean, rstd) = x.value.layerNorm(gamma: weight?.value, beta: bias?.value, eps: eps)
+    if let w = weight, let b = bias {
+        return Variable(y, op: .layerNorm(mean: mean, rstd: rstd, affine: true), inputs: [x, w, b])
+    }
+    return Variable(y, op: .layerNorm(mean: mean, rstd: rstd, affine: false), inputs: [x])
+}
+
+/// Mean cross-entropy of logits [N, C] against integer labels; rows labelled `ignoreIndex`
+/// count neither in the sum nor in the mean (PyTorch's semantics).
+public func crossEntropy(_ logits: Variable, labels: [Int32], ignoreIndex: Int32 = -100) -> Variable {
+    let classes = logits.value.shape.last ?? 1
+    let rows = logits.value.count / Swift.max(classes, 1)
+    precondition(labels.count == rows, "crossEntropy: \(labels.count) labels for \(rows) rows of logits \(logits.value.shape)")
+    let logProbs = logits.value.reshaped([rows, classes]).softmax(log: true)
+    var total: Double = 0
+    var counted = 0
+    logProbs.withUnsafePointer { lp in
+        for (r, label) in labels.enumerated() where label != ignoreIndex {
+            precondition(label >= 0 && Int(label) < classes, "crossEntropy: label \(label) outside 0..<\(classes)")
+            total -= Double(lp[r * classes + Int(label)])
+            counted += 1
+        }
+    }
+    let loss = Tensor(scalar: counted == 0 ? 0 : Float(total / Double(counted)))
+    let v = Variable(loss, op: .crossEntropy(logProbs: logProbs, labels: labels, ignoreIndex: ignoreIndex, counted: counted), inputs: [logits.reshaped([rows, classes])])
+    return v
+}
+
+/// Distillation loss T²·KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over rows
+/// (PyTorch: `kl_div(log_softmax(s/T), log_softmax(t/T), log_target=True, reduction="batchmean") * T²`).
+public func klDivergence(student: Variable, teacher: Variable, temperature: Float = 1) -> Variable {
+    let classes = student.value.shape.last ?? 1
+    let rows = student.value.count / Swift.max(classes, 1)
+    let sLog = student.value.reshaped([rows, classes]).affine(1 / temperature).softmax(log: true)
+    let tLog = teacher.value.reshaped([rows, classes]).affine(1 / temperature).softmax(log: true)
+    var total: Double = 0
+    sLog.withUnsafePointer { s in
+        tLog.withUnsafePointer { t in
+            for i in 0..<(rows * classes) { total += Double(Foundation.exp(t[i])) * Double(t[i] - s[i]) }
+        }
+    }
+    let loss = Tensor(scalar: Float(total / Double(Swift.max(rows, 1))) * temperature * temperature)
+    return Variable(loss, op: .klDivergence(temperature: temperature, studentLogProbs: sLog, teacherLogProbs: tLog),
+                    inputs: [student.reshaped([rows, classes]), teacher.reshaped([rows, classes])])
+}
+
+/// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
+public func dropout(_ x: Variable, p: Float, using rng: inout SeededRNG) -> Variable {
+    precondition(p >= 0 && p < 1, "dropout: p = \(p) must be in [0, 1)")
+    if p == 0 { return x }
+    let keep = 1 / (1 - p)
+    let mask = Tensor(shape: x.value.shape) { buf in
+        for i in 0..<buf.count { buf[i] = rng.nextFloat() < p ? 0 : keep }
+    }
+    return x.scaled(byMask: mask)
+}
+
+/// 2-D convolution over NCHW input, weight [O, C, kh, kw].
+public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) -> Variable {
+    let y = Tensor.conv2d(x.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    return Variable(y, op: .conv2d(stride: stride, padding: padding, hasBias: bias != nil), inputs: inputs)
+}
+
+public func maxPool2d(_ x: Variable, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Variable {
+    let (y, arg) = Tensor.maxPool2d(x.value, kernel: kernel, stride: stride ?? kernel, padding: padding)
+    return Variable(y, op: .maxPool2d(argmax: arg), inputs: [x])
+}
+
+public func avgPool2d(_ x: Variable, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0)) -> Variable {
+    let s = stride ?? kernel
+    return Variable(Tensor.avgPool2d(x.value, kernel: kernel, stride: s, padding: padding),
+                    op: .avgPool2d(kernel: kernel, stride: s, padding: padding), inputs: [x])
+}
+
+/// Batch normalisation over axis 1 of [N, C, ...]. With `batchStatistics` the batch's mean
+/// and (biased) variance normalise and are returned (for the running averages); otherwise
+/// the given running mean and variance are used.
+public func batchNorm(_ x: Variable, weight: Variable, bias: Variable, runningMean: Tensor, runningVar: Tensor,
+                      batchStatistics: Bool, eps: Float) -> (output: Variable, mean: Tensor, variance: Tensor) {
+    let shape = x.value.shape
+    precondition(shape.count >= 2, "batchNorm: expected [N, C, ...], got \(shape)")
+    let batch = shape[0], channels = shape[1], spatial = Shape.count(Array(shape[2...]))
+    precondition(weight.value.count == channels, "batchNorm: weight \(weight.value.shape) does not match \(channels) channels")
+    var mean = runningMean, variance = runningVar
+    let xp = x.value.storage.pointer
+    if batchStatistics {
+        mean = Tensor.zeros([channels]); variance = Tensor.zeros([channels])
+        for c in 0..<channels {
+            var s: Double = 0, s2: Double = 0
+            for n in 0..<batch {
+                let base = (n * channels + c) * spatial
+                for i in 0..<spatial { let v = Double(xp[base + i]); s += v; s2 += v * v }
+            }
+            let m = Double(batch * spatial)
+            let mu = s / m
+            mean.storage.pointer[c] = Float(mu)
+            variance.storage.pointer[c] = Float(Swift.max(s2 / m - mu * mu, 0))
+        }
+    }
+    let xhat = Tensor(uninitializedShape: shape), out = Tensor(uninitializedShape: shape), rstd = Tensor(uninitializedShape: [channels])
+    let g = weight.value.storage.pointer, b = bias.value.storage.pointer
+    for c in 0..<channels {
+        let r = 1 / (variance.storage.pointer[c] + eps).squareRoot()
+        rstd.storage.pointer[c] = r
+        let mu = mean.storage.pointer[c]
+        for n in 0..<batch {
+            let base = (n * channels + c) * spatial
+            for i in 0..<spatial {
+                let h = (xp[base + i] - mu) * r
+                xhat.storage.pointer[base + i] = h
+                out.storage.pointer[base + i] = h * g[c] + b[c]
+            }
+        }
+    }
+    let v = Variable(out, op: .batchNorm(normalized: xhat, rstd: rstd, batchStatistics: batchStatistics), inputs: [x, weight, bias])
+    return (v, mean, variance)
+}

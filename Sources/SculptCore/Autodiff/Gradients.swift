@@ -1,0 +1,280 @@
+import Foundation
+
+/// Every differentiable operation, with what its backward pass needs saved.
+/// The gradient rules for all of them live in `Gradients.inputGradients` below — one table.
+enum Op {
+    case binary(BinaryFunction)
+    case unary(UnaryFunction)
+    case affine(alpha: Float)
+    case sum(axes: [Int], keepDims: Bool)
+    case mean(axes: [Int], keepDims: Bool)
+    case maxAlong(axis: Int, keepDims: Bool, indices: [Int32])
+    case matmul(transposeA: Bool, transposeB: Bool)
+    case reshape
+    case permute([Int])
+    case slice(axis: Int, range: Range<Int>)
+    case concat(axis: Int, sizes: [Int])
+    case indexSelect(axis: Int, indices: [Int32])
+    case softmax(log: Bool)
+    case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
+    case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
+    case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
+    case scaleByMask(Tensor)
+    case select(mask: Tensor)
+    case conv2d(stride: (Int, Int), padding: (Int, Int), hasBias: Bool)
+    case maxPool2d(argmax: [Int32])
+    case avgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
+    case batchNorm(normalized: Tensor, rstd: Tensor, batchStatistics: Bool)
+
+    var name: String {
+        switch self {
+        case .binary(let f): return f.rawValue
+        case .unary(let f): return f.rawValue
+        case .affine: return "affine"
+        case .sum: return "sum"
+        case .mean: return "mean"
+        case .maxAlong: return "max"
+        case .matmul: return "matmul"
+        case .reshape: return "reshape"
+        case .permute: return "permute"
+        case .slice: return "slice"
+        case .concat: return "concat"
+        case .indexSelect: return "indexSelect"
+        case .softmax(let log): return log ? "logSoftmax" : "softmax"
+        case .layerNorm: return "layerNorm"
+        case .crossEntropy: return "crossEntropy"
+        case .klDivergence: return "klDivergence"
+        case .scaleByMask: return "scaleByMask"
+        case .select: return "where"
+        case .conv2d: return "conv2d"
+        case .maxPool2d: return "maxPool2d"
+        case .avgPool2d: return "avgPool2d"
+        case .batchNorm: return "batchNorm"
+        }
+    }
+}
+
+enum Gradients {
+    /// Gradients with respect to each input, given the upstream gradient `g` of the output.
+    /// `nil` marks an input that gets no gradient (indices, masks).
+    static func inputGradients(_ op: Op, inputs: [Variable], output y: Tensor, upstream g: Tensor) -> [Tensor?] {
+        switch op {
+        case .binary(let f):
+            let a = inputs[0].value, b = inputs[1].value
+            let needA = inputs[0].requiresGrad, needB = inputs[1].requiresGrad
+            switch f {
+            case .add:
+                return [needA ? g.sumToShape(a.shape) : nil, needB ? g.sumToShape(b.shape) : nil]
+            case .sub:
+                return [needA ? g.sumToShape(a.shape) : nil, needB ? (-g).sumToShape(b.shape) : nil]
+            case .mul:
+                return [needA ? (g * b).sumToShape(a.shape) : nil, needB ? (g * a).sumToShape(b.shape) : nil]
+            case .div:
+                // d(a/b)/da = 1/b; d(a/b)/db = −a/b² = −y/b
+                return [needA ? (g / b).sumToShape(a.shape) : nil, needB ? (-(g * y) / b).sumToShape(b.shape) : nil]
+            }
+
+        case .unary(let f):
+            switch f {
+            case .exp: return [g * y]
+            case .sqrt: return [(g / y).affine(0.5)]
+            case .sigmoid: return [g * y * (1 - y)]
+            default: return [inputs[0].value.unaryGradient(f, upstream: g)]
+            }
+
+        case .affine(let alpha):
+            return [g.affine(alpha)]
+
+        case .sum(let axes, let keepDims), .mean(let axes, let keepDims):
+            let xShape = inputs[0].value.shape
+            let rank = xShape.count
+            let norm = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+            var kept = xShape
+            for a in norm { kept[a] = 1 }
+            var gx = (keepDims ? g : g.reshaped(kept)).expanded(to: xShape)
+            if case .mean = op {
+                let n = norm.map { xShape[$0] }.reduce(1, *)
+                gx = gx.affine(1 / Float(max(n, 1)))
+            }
+            return [gx]
+
+        case .maxAlong(let axis, _, let indices):
+            let xShape = inputs[0].value.shape
+            let outer = Shape.count(Array(xShape[..<axis])), length = xShape[axis], inner = Shape.count(Array(xShape[(axis + 1)...]))
+            var gx = Tensor.zeros(xShape)
+            gx.withUnsafeMutablePointer { d in
+                g.withUnsafePointer { gp in
+                    for o in 0..<outer { for i in 0..<inner {
+                        d[(o * length + Int(indices[o * inner + i])) * inner + i] += gp[o * inner + i]
+                    } }
+                }
+            }
+            return [gx]
+
+        case .matmul(let ta, let tb):
+            let a = inputs[0].value, b = inputs[1].value
+            var ga: Tensor? = nil, gb: Tensor? = nil
+            if inputs[0].requiresGrad {
+                // C = op(A)·op(B): dop(A) = G·op(B)ᵀ; if A was transposed, dA = op(B)·Gᵀ.
+                ga = ta ? Tensor.matmul(b, g, transposeA: tb, transposeB: true)
+                        : Tensor.matmul(g, b, transposeA: false, transposeB: !tb)
+            }
+            if inputs[1].requiresGrad {
+                if b.rank == 2 && a.rank > 2 {
+                    // Shared matrix: fold the batch of A and G into rows.
+                    let a2 = a.reshaped([-1, a.shape[a.rank - 1]]), g2 = g.reshaped([-1, g.shape[g.rank - 1]])
+                    if ta {
+                        gb = tb ? Tensor.batchedSharedGradient(a, g, transposeA: true, transposeB: true)
+                                : Tensor.batchedSharedGradient(a, g, transposeA: true, transposeB: false)
+                    } else {
+                        gb = tb ? Tensor.matmul(g2, a2, transposeA: true, transposeB: false) : Tensor.matmul(a2, g2, transposeA: true, transposeB: false)
+                    }
+                } else {
+                    gb = tb ? Tensor.matmul(g, a, transposeA: true, transposeB: ta)
+                            : Tensor.matmul(a, g, transposeA: !ta, transposeB: false)
+                }
+            }
+            return [ga, gb]
+
+        case .reshape:
+            return [g.reshaped(inputs[0].value.shape)]
+
+        case .permute(let order):
+            var inverse = [Int](repeating: 0, count: order.count)
+            for (i, o) in order.enumerated() { inverse[o] = i }
+            return [g.permuted(inverse)]
+
+        case .slice(let axis, let range):
+            return [g.unsliced(axis: axis, range, fullShape: inputs[0].value.shape)]
+
+        case .concat(let axis, let sizes):
+            var start = 0
+            return sizes.enumerated().map { (i, size) in
+                defer { start += size }
+                return inputs[i].requiresGrad ? g.slice(axis: axis, start..<(start + size)) : nil
+            }
+
+        case .indexSelect(let axis, let indices):
+            return [g.indexAdd(axis: axis, indices, fullShape: inputs[0].value.shape)]
+
+        case .softmax(let log):
+            let n = y.shape.last ?? 1
+            let gx = Tensor(uninitializedShape: y.shape)
+            softmaxRowsBackward(y.storage.pointer, g.storage.pointer, gx.storage.pointer, rows: y.count / max(n, 1), n: n, log: log, pool: ExecutionContext.pool)
+            return [gx]
+
+        case .layerNorm(let mean, let rstd, let affine):
+            let x = inputs[0].value
+            let n = x.shape.last ?? 1
+            let gx = Tensor(uninitializedShape: x.shape)
+            var dgamma: Tensor? = nil, dbeta: Tensor? = nil
+            if affine {
+                dgamma = Tensor.zeros([n]); dbeta = Tensor.zeros([n])
+            }
+            let gamma = affine ? inputs[1].value : nil
+            layerNormRowsBackward(x.storage.pointer, g.storage.pointer, gamma: gamma.map { UnsafePointer($0.storage.pointer) },
+                                  mean: mean.storage.pointer, rstd: rstd.storage.pointer, dx: gx.storage.pointer,
+                                  dgamma: dgamma?.storage.pointer, dbeta: dbeta?.storage.pointer, rows: x.count / max(n, 1), n: n, pool: ExecutionContext.pool)
+            return affine ? [gx, dgamma!.reshaped(inputs[1].value.shape), dbeta!.reshaped(inputs[2].value.shape)] : [gx]
+
+        case .crossEntropy(let logProbs, let labels, let ignoreIndex, let counted):
+            // d(mean −log p[label])/dlogits = (softmax − onehot)/count on counted rows.
+            let classes = logProbs.shape.last!
+            let scale = g.scalar / Float(max(counted, 1))
+            var gx = Tensor.zeros(logProbs.shape)
+            gx.withUnsafeMutablePointer { d in
+                logProbs.withUnsafePointer { lp in
+                    for (r, label) in labels.enumerated() where label != ignoreIndex {
+                        for c in 0..<classes { d[r * classes + c] = Foundation.exp(lp[r * classes + c]) * scale }
+                        d[r * classes + Int(label)] -= scale
+                    }
+                }
+            }
+            return [gx]
+
+        case .klDivergence(let t, let sLog, let tLog):
+            // loss = T²/N · Σ p_t (log p_t − log p_s), p = softmax(z/T).
+            let rows = sLog.count / (sLog.shape.last ?? 1)
+            let scale = g.scalar * t / Float(max(rows, 1))
+            let pS = sLog.applying(.exp), pT = tLog.applying(.exp)
+            let gStudent: Tensor? = inputs[0].requiresGrad ? (pS - pT).affine(scale) : nil
+            var gTeacher: Tensor? = nil
+            if inputs[1].requiresGrad {
+                let diff = tLog - sLog
+                let weighted = pT * diff
+                let rowSum = weighted.sum(axes: [-1], keepDims: true)
+                gTeacher = (pT * (diff - rowSum)).affine(scale)
+            }
+            return [gStudent, gTeacher]
+
+        case .scaleByMask(let mask):
+            return [g * mask]
+
+        case .select(let mask):
+            // where(mask, a, b): a where mask = 1, b where mask = 0.
+            let a = inputs[0].value, b = inputs[1].value
+            return [inputs[0].requiresGrad ? (g * mask).sumToShape(a.shape) : nil,
+                    inputs[1].requiresGrad ? (g * (1 - mask)).sumToShape(b.shape) : nil]
+
+        case .conv2d(let stride, let padding, let hasBias):
+            let (dx, dw, db) = Tensor.conv2dBackward(inputs[0].value, weight: inputs[1].value, upstream: g, stride: stride, padding: padding, needInput: inputs[0].requiresGrad)
+            return hasBias ? [dx, dw, db] : [dx, dw]
+
+        case .maxPool2d(let argmax):
+            var gx = Tensor.zeros(inputs[0].value.shape)
+            gx.withUnsafeMutablePointer { d in
+                g.withUnsafePointer { gp in for (o, i) in argmax.enumerated() { d[Int(i)] += gp[o] } }
+            }
+            return [gx]
+
+        case .avgPool2d(let kernel, let stride, let padding):
+            return [Tensor.avgPool2dBackward(g, inputShape: inputs[0].value.shape, kernel: kernel, stride: stride, padding: padding)]
+
+        case .batchNorm(let xhat, let rstd, let batchStatistics):
+            // Per channel (axis 1). With batch statistics the mean and variance depend on x.
+            let gamma = inputs[1].value
+            let shape = xhat.shape
+            let channels = shape[1], spatial = Shape.count(Array(shape[2...])), batch = shape[0]
+            let m = Float(batch * spatial)
+            var gx = Tensor(uninitializedShape: shape), dgamma = Tensor.zeros([channels]), dbeta = Tensor.zeros([channels])
+            let gp = g.storage.pointer, hp = xhat.storage.pointer, rp = rstd.storage.pointer, gam = gamma.storage.pointer
+            gx.withUnsafeMutablePointer { dx in
+                for c in 0..<channels {
+                    var sumG: Float = 0, sumGH: Float = 0
+                    for n in 0..<batch {
+                        let base = (n * channels + c) * spatial
+                        for i in 0..<spatial { sumG += gp[base + i]; sumGH += gp[base + i] * hp[base + i] }
+                    }
+                    dgamma.storage.pointer[c] = sumGH
+                    dbeta.storage.pointer[c] = sumG
+                    let k = gam[c] * rp[c]
+                    for n in 0..<batch {
+                        let base = (n * channels + c) * spatial
+                        for i in 0..<spatial {
+                            dx[base + i] = batchStatistics
+                                ? k * (gp[base + i] - sumG / m - hp[base + i] * sumGH / m)
+                                : k * gp[base + i]
+                        }
+                    }
+                }
+            }
+            return [gx, dgamma, dbeta]
+        }
+    }
+}
+
+extension Tensor {
+    /// Gradient of a matrix B shared across A's batch when A is used transposed:
+    /// C_i = A_iᵀ·op(B) ⇒ dop(B) = Σ_i A_i·G_i, returned as dB.
+    static func batchedSharedGradient(_ a: Tensor, _ g: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+        let batch = a.count / (a.shape[a.rank - 1] * a.shape[a.rank - 2])
+        var total: Tensor? = nil
+        for i in 0..<batch {
+            let ai = a.reshaped([batch] + Array(a.shape.suffix(2))).slice(axis: 0, i..<(i + 1)).reshaped(Array(a.shape.suffix(2)))
+            let gi = g.reshaped([batch] + Array(g.shape.suffix(2))).slice(axis: 0, i..<(i + 1)).reshaped(Array(g.shape.suffix(2)))
+            let part = transposeB ? Tensor.matmul(gi, ai, transposeA: true, transposeB: true) : Tensor.matmul(ai, gi)
+            if total == nil { total = part } else { total!.addScaled(part) }
+        }
+        return total!
+    }
+}

@@ -1,0 +1,165 @@
+import XCTest
+@testable import SculptCore
+
+/// Finite-difference checks of every differentiable op on odd shapes.
+///
+/// Each check builds loss = Σ f(inputs) ⊙ R for a fixed random R (so every output element
+/// matters), then compares the autodiff gradient of each input with central differences.
+final class GradientCheckTests: XCTestCase {
+    var rng = SeededRNG(seed: 42)
+
+    func randn(_ shape: [Int], scale: Float = 1) -> Tensor { Tensor.randomNormal(shape, std: scale, using: &rng) }
+
+    func check(_ name: String, _ inputs: [Tensor], eps: Float = 1e-2, tolerance: Float = 2e-2,
+               file: StaticString = #filePath, line: UInt = #line, _ f: ([Variable]) -> Variable) {
+        let vars = inputs.map { Variable($0, requiresGrad: true) }
+        let out = f(vars)
+        let projection = randn(out.shape)
+        let loss = (out * Variable(projection)).sum()
+        loss.backward()
+        func evaluate(_ values: [Tensor]) -> Double {
+            withoutGradients {
+                let y = f(values.map { Variable($0) }).value
+                var s: Double = 0
+                for i in 0..<y.count { s += Double(y[flat: i]) * Double(projection[flat: i]) }
+                return s
+            }
+        }
+        for (k, input) in inputs.enumerated() {
+            guard let analytic = vars[k].grad else {
+                XCTFail("\(name): no gradient for input \(k)", file: file, line: line)
+                continue
+            }
+            XCTAssertEqual(analytic.shape, input.shape, "\(name): gradient shape", file: file, line: line)
+            var worst: Float = 0
+            for i in 0..<input.count {
+                var plus = inputs, minus = inputs
+                plus[k][flat: i] += eps
+                minus[k][flat: i] -= eps
+                let numeric = Float((evaluate(plus) - evaluate(minus)) / Double(2 * eps))
+                let a = analytic[flat: i]
+                let err = abs(numeric - a) / max(1, abs(numeric), abs(a))
+                worst = max(worst, err)
+            }
+            XCTAssertLessThan(worst, tolerance, "\(name): input \(k) worst relative error \(worst)", file: file, line: line)
+        }
+    }
+
+    func testBroadcastingArithmetic() {
+        let shapes: [([Int], [Int])] = [([3, 5], [3, 5]), ([2, 3, 5], [5]), ([5], [2, 3, 5]), ([2, 3, 1], [2, 3, 5]), ([4, 1, 3], [1, 5, 1]), ([3, 5], [1]), ([7], [])]
+        for (sa, sb) in shapes {
+            check("add \(sa) \(sb)", [randn(sa), randn(sb)]) { $0[0] + $0[1] }
+            check("sub \(sa) \(sb)", [randn(sa), randn(sb)]) { $0[0] - $0[1] }
+            check("mul \(sa) \(sb)", [randn(sa), randn(sb)]) { $0[0] * $0[1] }
+            let denom = randn(sb).applying(.abs) + 0.5
+            check("div \(sa) \(sb)", [randn(sa), denom]) { $0[0] / $0[1] }
+        }
+        check("affine", [randn([3, 7])]) { $0[0] * 2.5 + 1 }
+    }
+
+    func testUnaryFunctions() {
+        for f in UnaryFunction.allCases {
+            var x = randn([3, 11])
+            if f == .log || f == .sqrt || f == .reciprocal { x = x.applying(.abs) + 0.5 }
+            if f == .relu || f == .abs { x = x + Tensor(shape: x.shape, data: x.scalars.map { $0 >= 0 ? 0.05 : -0.05 }) }
+            check("unary \(f)", [x]) { $0[0].applying(f) }
+        }
+    }
+
+    func testMatmulAllTransposes() {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let a = ta ? randn([5, 3]) : randn([3, 5]), b = tb ? randn([7, 5]) : randn([5, 7])
+                check("matmul ta=\(ta) tb=\(tb)", [a, b]) { matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+                let ba = ta ? randn([2, 5, 3]) : randn([2, 3, 5]), bb = tb ? randn([2, 7, 5]) : randn([2, 5, 7])
+                check("batched matmul ta=\(ta) tb=\(tb)", [ba, bb]) { matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+                check("shared-B matmul ta=\(ta) tb=\(tb)", [ba, b]) { matmul($0[0], $0[1], transposeA: ta, transposeB: tb) }
+            }
+        }
+    }
+
+    func testReductions() {
+        let x = randn([3, 4, 5])
+        check("sum all", [x]) { $0[0].sum() }
+        check("mean all", [x]) { $0[0].mean() }
+        check("sum axis 1", [x]) { $0[0].sum(axes: [1]) }
+        check("sum axes 0,2 keep", [x]) { $0[0].sum(axes: [0, 2], keepDims: true) }
+        check("mean axis -1", [x]) { $0[0].mean(axes: [-1]) }
+        // Distinct values 0.1 apart keep the max away from ties within eps.
+        var order = Array(0..<60).map(Float.init)
+        order.shuffle(using: &rng)
+        let spaced = Tensor(shape: [3, 4, 5], data: order.map { $0 * 0.1 })
+        check("max axis 1", [spaced]) { $0[0].max(axis: 1) }
+        check("max axis -1 keep", [spaced]) { $0[0].max(axis: -1, keepDims: true) }
+    }
+
+    func testLayoutOps() {
+        let x = randn([2, 3, 5])
+        check("reshape", [x]) { $0[0].reshaped([6, 5]) }
+        check("permute", [x]) { $0[0].permuted([2, 0, 1]) }
+        check("transpose", [x]) { $0[0].transposed() }
+        check("slice", [x]) { $0[0].slice(axis: 2, 1..<4) }
+        check("concat", [x, randn([2, 1, 5])]) { concat([$0[0], $0[1]], axis: 1) }
+        check("indexSelect repeated", [x]) { $0[0].indexSelect(axis: 1, [2, 0, 2, 1]) }
+        check("embedding", [randn([7, 3])]) { embedding($0[0], ids: [1, 6, 1, 0, 3, 3], shape: [2, 3]) }
+    }
+
+    func testSoftmaxAndNorms() {
+        check("softmax", [randn([3, 7])]) { $0[0].softmax() }
+        check("logSoftmax", [randn([3, 33])]) { $0[0].logSoftmax() }
+        check("layerNorm affine", [randn([4, 9]), randn([9]), randn([9])]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
+        check("layerNorm plain", [randn([4, 17])]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }
+        for training in [true, false] {
+            let rm = randn([3], scale: 0.1), rv = randn([3]).applying(.abs) + 0.5
+            check("batchNorm training=\(training)", [randn([4, 3, 2, 3]), randn([3]), randn([3])]) { v in
+                batchNorm(v[0], weight: v[1], bias: v[2], runningMean: rm, runningVar: rv, batchStatistics: training, eps: 1e-5).output
+            }
+        }
+    }
+
+    func testLosses() {
+        check("crossEntropy", [randn([5, 4])], eps: 1e-2) { crossEntropy($0[0], labels: [0, 3, -100, 2, 1]) }
+        check("klDivergence", [randn([3, 5]), randn([3, 5])]) { klDivergence(student: $0[0], teacher: $0[1], temperature: 2) }
+    }
+
+    func testMaskingAndDropout() {
+        let mask = Tensor(shape: [3, 5], data: (0..<15).map { Float($0 % 3 == 0 ? 1 : 0) })
+        check("where", [randn([3, 5]), randn([5])]) { select(mask, $0[0], $0[1]) }
+        check("maskedFill", [randn([3, 5])]) { $0[0].maskedFill(mask, -3) }
+        var r = SeededRNG(seed: 7)
+        let x = Variable(randn([4, 6]), requiresGrad: true)
+        let y = dropout(x, p: 0.5, using: &r)
+        y.sum().backward()
+        // The gradient of a dropout is its mask: zero or 1/(1−p).
+        XCTAssertTrue(x.grad!.scalars.allSatisfy { $0 == 0 || $0 == 2 })
+        XCTAssertEqual(y.value.scalars.filter { $0 == 0 }.count, x.grad!.scalars.filter { $0 == 0 }.count)
+        var r1 = SeededRNG(seed: 7), r2 = SeededRNG(seed: 7)
+        XCTAssertEqual(dropout(x, p: 0.3, using: &r1).value, dropout(x, p: 0.3, using: &r2).value, "dropout is reproducible from its seed")
+    }
+
+    func testConvolutionAndPooling() {
+        check("conv2d s1 p1", [randn([2, 3, 5, 6]), randn([4, 3, 3, 3]), randn([4])]) { conv2d($0[0], weight: $0[1], bias: $0[2], stride: (1, 1), padding: (1, 1)) }
+        check("conv2d s2 p0 no bias", [randn([1, 2, 7, 5]), randn([3, 2, 3, 2])]) { conv2d($0[0], weight: $0[1], bias: nil, stride: (2, 2), padding: (0, 0)) }
+        check("maxPool2d", [randn([2, 3, 6, 5])]) { maxPool2d($0[0], kernel: (2, 2)) }
+        check("avgPool2d pad", [randn([2, 2, 5, 5])]) { avgPool2d($0[0], kernel: (3, 3), stride: (2, 2), padding: (1, 1)) }
+    }
+
+    func testGradientAccumulatesAcrossBackwardCalls() {
+        let w = Variable(randn([3]), requiresGrad: true)
+        (w * w).sum().backward()
+        let first = w.grad!
+        (w * w).sum().backward()
+        XCTAssertEqual(w.grad!.maxAbsDifference(first * 2), 0, accuracy: 1e-6)
+    }
+
+    func testNoGradRecordsNothing() {
+        let w = Variable(randn([3]), requiresGrad: true)
+        let y = withoutGradients { (w * w).sum() }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertTrue(y.isLeaf)
+    }
+
+    func testReusedVariableGetsSummedGradient() {
+        check("x*x + x", [randn([4])]) { $0[0] * $0[0] + $0[0] }
+    }
+}
