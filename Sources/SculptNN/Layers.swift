@@ -1,0 +1,184 @@
+import SculptCore
+import Foundation
+
+/// y = x·Wᵀ + b with W stored [out, in], as PyTorch's nn.Linear.
+public final class Linear: Layer {
+    public var training = true
+    public let weight: Variable
+    public let bias: Variable?
+
+    public init(weight: Tensor, bias: Tensor?) {
+        self.weight = Variable(weight, requiresGrad: true)
+        self.bias = bias.map { Variable($0, requiresGrad: true) }
+    }
+
+    /// PyTorch's default initialisation: U(−1/√in, 1/√in) for weight and bias.
+    public convenience init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, using rng: inout SeededRNG) {
+        let bound = 1 / Float(inFeatures).squareRoot()
+        let w = Tensor.randomUniform([outFeatures, inFeatures], low: -bound, high: bound, using: &rng)
+        let b = bias ? Tensor.randomUniform([outFeatures], low: -bound, high: bound, using: &rng) : nil
+        self.init(weight: w, bias: b)
+    }
+
+    public var inFeatures: Int { weight.value.shape[1] }
+    public var outFeatures: Int { weight.value.shape[0] }
+
+    public var localParameters: [(String, Variable)] {
+        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        let y = matmul(x, weight, transposeB: true)
+        return bias.map { y + $0 } ?? y
+    }
+}
+
+/// A lookup table of `count` vectors of size `dimension`.
+public final class Embedding: Module {
+    public var training = true
+    public let weight: Variable
+
+    public init(weight: Tensor) { self.weight = Variable(weight, requiresGrad: true) }
+
+    public convenience init(_ count: Int, _ dimension: Int, using rng: inout SeededRNG) {
+        self.init(weight: Tensor.randomNormal([count, dimension], using: &rng))
+    }
+
+    public var localParameters: [(String, Variable)] { [("weight", weight)] }
+
+    /// Vectors for `ids` laid out with `shape`; the result has shape `shape + [dimension]`.
+    public func callAsFunction(_ ids: [Int32], shape: [Int]) -> Variable { embedding(weight, ids: ids, shape: shape) }
+}
+
+/// Layer normalisation over the last dimension.
+public final class LayerNorm: Layer {
+    public var training = true
+    public let weight: Variable
+    public let bias: Variable
+    public let eps: Float
+
+    public init(_ dimension: Int, eps: Float = 1e-5) {
+        weight = Variable(Tensor.ones([dimension]), requiresGrad: true)
+        bias = Variable(Tensor.zeros([dimension]), requiresGrad: true)
+        self.eps = eps
+    }
+
+    public var localParameters: [(String, Variable)] { [("weight", weight), ("bias", bias)] }
+    public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
+
+/// 2-D convolution over NCHW input, weight [out, in, kh, kw].
+public final class Conv2d: Layer {
+    public var training = true
+    public let weight: Variable
+    public let bias: Variable?
+    public let stride: (Int, Int)
+    public let padding: (Int, Int)
+
+    public init(weight: Tensor, bias: Tensor?, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0)) {
+        self.weight = Variable(weight, requiresGrad: true)
+        self.bias = bias.map { Variable($0, requiresGrad: true) }
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public convenience init(_ inChannels: Int, _ outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true, using rng: inout SeededRNG) {
+        let bound = 1 / Float(inChannels * kernel * kernel).squareRoot()
+        let w = Tensor.randomUniform([outChannels, inChannels, kernel, kernel], low: -bound, high: bound, using: &rng)
+        let b = bias ? Tensor.randomUniform([outChannels], low: -bound, high: bound, using: &rng) : nil
+        self.init(weight: w, bias: b, stride: (stride, stride), padding: (padding, padding))
+    }
+
+    public var localParameters: [(String, Variable)] {
+        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable { conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) }
+}
+
+/// Batch normalisation over channels (axis 1) with running statistics, as nn.BatchNorm2d.
+public final class BatchNorm2d: Layer {
+    public var training = true
+    public let weight: Variable
+    public let bias: Variable
+    public let runningMean: Variable
+    public let runningVar: Variable
+    public let momentum: Float
+    public let eps: Float
+
+    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        weight = Variable(Tensor.ones([channels]), requiresGrad: true)
+        bias = Variable(Tensor.zeros([channels]), requiresGrad: true)
+        runningMean = Variable(Tensor.zeros([channels]))
+        runningVar = Variable(Tensor.ones([channels]))
+        self.momentum = momentum
+        self.eps = eps
+    }
+
+    public var localParameters: [(String, Variable)] { [("weight", weight), ("bias", bias)] }
+    public var localBuffers: [(String, Variable)] { [("running_mean", runningMean), ("running_var", runningVar)] }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        let (y, mean, variance) = batchNorm(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
+                                            batchStatistics: training, eps: eps)
+        if training {
+            // Running variance uses the unbiased estimate, as PyTorch does.
+            let n = Float(x.value.count / x.value.shape[1])
+            let unbiased = variance.affine(n / Swift.max(n - 1, 1))
+            runningMean.value = runningMean.value.affine(1 - momentum) + mean.affine(momentum)
+            runningVar.value = runningVar.value.affine(1 - momentum) + unbiased.affine(momentum)
+        }
+        return y
+    }
+}
+
+/// Inverted dropout with its own seeded generator (so runs are reproducible and the
+/// generator's state can be checkpointed).
+public final class Dropout: Layer {
+    public var training = true
+    public let p: Float
+    public var rng: SeededRNG
+
+    public init(p: Float, rng: SeededRNG) {
+        self.p = p
+        self.rng = rng
+    }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        guard training, p > 0 else { return x }
+        return dropout(x, p: p, using: &rng)
+    }
+}
+
+/// A parameter-free elementwise activation or reshaping step.
+public final class Activation: Layer {
+    public enum Kind: String, Sendable { case relu, gelu, geluTanh, silu, tanh, sigmoid, flatten, globalAveragePool }
+    public var training = true
+    public let kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        switch kind {
+        case .relu: return x.relu()
+        case .gelu: return x.gelu()
+        case .geluTanh: return x.geluTanh()
+        case .silu: return x.silu()
+        case .tanh: return x.tanh()
+        case .sigmoid: return x.sigmoid()
+        case .flatten: return x.reshaped([x.shape[0], -1])
+        case .globalAveragePool: return x.mean(axes: [2, 3])
+        }
+    }
+}
+
+/// Layers applied in order; children are named "0", "1", … as in nn.Sequential.
+public final class Sequential: Layer {
+    public var training = true
+    public let layers: [any Layer]
+
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public var children: [(String, any Module)] { layers.enumerated().map { (String($0.offset), $0.element as any Module) } }
+
+    public func callAsFunction(_ x: Variable) -> Variable { layers.reduce(x) { $1($0) } }
+}
