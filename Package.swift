@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "SculptCore", targets: ["SculptCore"]),
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
+        .library(name: "SculptModels", targets: ["SculptModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,16 +33,19 @@ let package = Package(
         .target(name: "SculptCore", swiftSettings: computeSettings),
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
+        .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
         ),
-        .testTarget(name: "SculptCoreTests", dependencies: ["SculptCore"], swiftSettings: computeSettings),
-        .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
-        .testTarget(name: "SculptIOTests", dependencies: ["SculptIO"], swiftSettings: computeSettings),
+        .target(name: "SculptTestSupport", path: "Tests/SculptTestSupport"),
+        .testTarget(name: "SculptCoreTests", dependencies: ["SculptCore", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )

@@ -107,6 +107,8 @@ final class GradientCheckTests: XCTestCase {
     func testSoftmaxAndNorms() {
         check("softmax", [randn([3, 7])]) { $0[0].softmax() }
         check("logSoftmax", [randn([3, 33])]) { $0[0].logSoftmax() }
+        let keyMask = Tensor(shape: [2, 5], data: [1, 1, 1, 0, 0, 1, 1, 1, 1, 1])
+        check("maskedSoftmax", [randn([2, 3, 4, 5])]) { maskedSoftmax($0[0], scale: 0.7, keyMask: keyMask) }
         check("layerNorm affine", [randn([4, 9]), randn([9]), randn([9])]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
         check("layerNorm plain", [randn([4, 17])]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }
         for training in [true, false] {

@@ -86,6 +86,24 @@ extension Variable {
     }
 }
 
+/// Attention probabilities: softmax(scale · scores) over the last axis, with key positions
+/// whose `keyMask` entry is 0 excluded. scores: [B, …, S_q, S_k]; keyMask: [B, S_k] of 0/1.
+public func maskedSoftmax(_ scores: Variable, scale: Float, keyMask: Tensor?) -> Variable {
+    let shape = scores.value.shape
+    let n = shape.last ?? 1
+    let rows = scores.value.count / Swift.max(n, 1)
+    var rowsPerMask = rows
+    if let m = keyMask {
+        precondition(m.rank == 2 && m.shape[1] == n && rows % m.shape[0] == 0,
+                     "maskedSoftmax: key mask \(m.shape) does not fit scores \(shape)")
+        rowsPerMask = rows / m.shape[0]
+    }
+    let y = Tensor(uninitializedShape: shape)
+    maskedSoftmaxRows(scores.value.storage.pointer, y.storage.pointer, rows: rows, n: n, scale: scale,
+                      keyMask: keyMask.map { UnsafePointer($0.storage.pointer) }, rowsPerMask: rowsPerMask, pool: ExecutionContext.pool)
+    return Variable(y, op: .maskedSoftmax(scale: scale), inputs: [scores])
+}
+
 /// (Batched) matrix product with optional transposes of the last two dimensions.
 public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
     Variable(Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB),

@@ -16,6 +16,7 @@ enum Op {
     case concat(axis: Int, sizes: [Int])
     case indexSelect(axis: Int, indices: [Int32])
     case softmax(log: Bool)
+    case maskedSoftmax(scale: Float)
     case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
     case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
     case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
@@ -41,6 +42,7 @@ enum Op {
         case .concat: return "concat"
         case .indexSelect: return "indexSelect"
         case .softmax(let log): return log ? "logSoftmax" : "softmax"
+        case .maskedSoftmax: return "maskedSoftmax"
         case .layerNorm: return "layerNorm"
         case .crossEntropy: return "crossEntropy"
         case .klDivergence: return "klDivergence"
@@ -162,6 +164,13 @@ enum Gradients {
             let gx = Tensor(uninitializedShape: y.shape)
             softmaxRowsBackward(y.storage.pointer, g.storage.pointer, gx.storage.pointer, rows: y.count / max(n, 1), n: n, log: log, pool: ExecutionContext.pool)
             return [gx]
+
+        case .maskedSoftmax(let scale):
+            // Masked entries have y = 0 and so receive no gradient.
+            let n = y.shape.last ?? 1
+            let gx = Tensor(uninitializedShape: y.shape)
+            softmaxRowsBackward(y.storage.pointer, g.storage.pointer, gx.storage.pointer, rows: y.count / max(n, 1), n: n, log: false, pool: ExecutionContext.pool)
+            return [scale == 1 ? gx : gx.affine(scale)]
 
         case .layerNorm(let mean, let rstd, let affine):
             let x = inputs[0].value

@@ -103,6 +103,33 @@ public func softmaxRowsBackward(_ y: UnsafePointer<Float>, _ dy: UnsafePointer<F
     }
 }
 
+/// Attention softmax: y = softmax(scale·x) over rows of length n, where columns whose key
+/// mask is 0 get probability 0. Row r uses mask row r / rowsPerMask (one mask row per sequence).
+public func maskedSoftmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int, scale: Float,
+                              keyMask: UnsafePointer<Float>?, rowsPerMask: Int, pool: ThreadPool) {
+    let xb = UncheckedSendableBox(x), yb = UncheckedSendableBox(y), mb = UncheckedSendableBox(keyMask)
+    forEachRow(rows, width: n, pool: pool) { r in
+        let xr = xb.value + r * n, yr = yb.value + r * n
+        let mask = mb.value.map { $0 + (r / rowsPerMask) * n }
+        // Scaled, masked logits into y, then an in-place softmax.
+        var m = -Float.infinity
+        for i in 0..<n {
+            let v = (mask == nil || mask![i] != 0) ? xr[i] * scale : -Float.infinity
+            yr[i] = v
+            m = max(m, v)
+        }
+        if m == -Float.infinity {
+            yr.initialize(repeating: 0, count: n)
+            return
+        }
+        let s = expShifted(UnsafePointer(yr), yr, n, m)
+        let inv = 1 / s
+        var i = 0
+        while i + 16 <= n { store(load(yr, i) * inv, yr, i); i += 16 }
+        while i < n { yr[i] *= inv; i += 1 }
+    }
+}
+
 public func softmaxRowsReference(_ x: [Float], rows: Int, n: Int, log: Bool) -> [Float] {
     var y = [Float](repeating: 0, count: rows * n)
     for r in 0..<rows {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import SculptCore
+import SculptModels
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Benchmarks of the kernels and models on this CPU.", subcommands: [GEMM.self, Model.self])
+
+    struct GEMM: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "gemm", abstract: "SGEMM throughput at square sizes.")
+        @Option(help: "Comma-separated matrix sizes (m = n = k).") var sizes: String = "256,512,1024,2048"
+        @Option(help: "Threads (default: all cores).") var threads: Int?
+        @Option(help: "Seconds of timed runs per size.") var seconds: Double = 1
+        @Flag(help: "One JSON object per size.") var json = false
+
+        func run() throws {
+            let parsed = sizes.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? 0) > 0 }) else {
+                throw ValidationError("--sizes must be positive integers separated by commas, got \"\(sizes)\"")
+            }
+            let t = threads ?? ThreadPool.machineThreadCount
+            guard t > 0 else { throw ValidationError("--threads must be positive") }
+            if !json { print(table(["size", "threads", "ms/call", "GFLOP/s"], [])) }
+            for n in parsed.compactMap({ $0 }) {
+                let r = benchmarkSGEMM(m: n, n: n, k: n, threads: t, minimumSeconds: seconds)
+                if json { print(jsonLine(r)) } else {
+                    print(table(["size", "threads", "ms/call", "GFLOP/s"], [["\(n)", "\(t)", String(format: "%.3f", r.seconds * 1e3), String(format: "%.1f", r.gflops)]])
+                        .split(separator: "\n").dropFirst(2).joined(separator: "\n"))
+                }
+            }
+        }
+    }
+
+    struct Model: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "model", abstract: "Inference or training-step time of a BERT model on random token ids.")
+        @Argument(help: "A Hugging Face BERT model directory.") var modelDir: String
+        @Option var batch: Int = 32
+        @Option var seq: Int = 128
+        @Flag(help: "Time a training step (forward, backward, AdamW) instead of inference.") var train = false
+        @Option(help: "Threads (default: all cores).") var threads: Int?
+        @Option(help: "Minimum seconds of timed steps.") var seconds: Double = 3
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func validate() throws {
+            guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+        }
+
+        func run() throws {
+            let (model, _) = try BertModel.load(directory: URL(fileURLWithPath: modelDir))
+            guard seq <= model.config.maxPositionEmbeddings else {
+                throw ValidationError("--seq \(seq) exceeds the model's max_position_embeddings (\(model.config.maxPositionEmbeddings))")
+            }
+            let r = ModelBenchmark.run(model: model, batch: batch, sequence: seq, train: train,
+                                       threads: threads ?? ThreadPool.machineThreadCount, minimumSeconds: seconds)
+            if json { print(jsonLine(r)) } else {
+                print(table(["mode", "batch", "seq", "threads", "s/step", "steps"],
+                            [[r.mode, "\(r.batch)", "\(r.seq)", "\(r.threads)", String(format: "%.4f", r.secondsPerStep), "\(r.steps)"]]))
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import XCTest
+
+/// Locates `../shared` (the read-only data and reference outputs beside the repo).
+/// Tests that need it call `try SharedData.require(...)`, which skips with a reason when absent.
+public enum SharedData {
+    /// `SCULPT_SHARED` if set, else `<repo root>/../shared`.
+    public static var root: URL {
+        if let env = ProcessInfo.processInfo.environment["SCULPT_SHARED"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
+        return repoRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }
+
+    /// The directory holding Package.swift, found from this file's location.
+    public static var repoRoot: URL {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while dir.path != "/" {
+            if FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { return dir }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+    }
+
+    /// The URL of a path inside shared/, or an XCTSkip naming what is missing.
+    public static func require(_ relativePath: String) throws -> URL {
+        let url = root.appendingPathComponent(relativePath)
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            let reason = "skipped: \(url.path) is absent (needs ../shared or SCULPT_SHARED)"
+            print(reason)
+            throw XCTSkip(reason)
+        }
+        return url
+    }
+
+    /// A fresh temporary directory, removed by the caller or at process end.
+    public static func temporaryDirectory(_ name: String = "sculpt-test") -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
