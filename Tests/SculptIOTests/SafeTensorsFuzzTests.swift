@@ -53,8 +53,11 @@ final class SafeTensorsFuzzTests: XCTestCase {
     func testRandomMutationsNeverTrapAndAcceptedRangesAreSound() throws {
         var rng = SafeTensorsTestRNG(seed: 0x5AFE_7E45)
         let start = DispatchTime.now().uptimeNanoseconds
-        let iterations = 100_000
-        for _ in 0..<iterations {
+        // SCULPT_FUZZ_SECONDS runs the same loop for a fixed wall time instead (long fuzz sessions).
+        let budget = ProcessInfo.processInfo.environment["SCULPT_FUZZ_SECONDS"].flatMap(Double.init)
+        var iterations = 0
+        while budget.map({ Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < $0 }) ?? (iterations < 100_000) {
+            iterations += 1
             var bytes: [UInt8]
             switch rng.below(10) {
             case 0..<4:
