@@ -51,6 +51,25 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testMaskedSoftmaxMatchesReference() {
+        for n in sizes {
+            let batch = 3, rowsPerSequence = 5
+            let x = values(batch * rowsPerSequence * n)
+            let mask = (0..<(batch * n)).map { i -> Float in (i % n) < max(1, n - (i / n) * 2) ? 1 : 0 }
+            let y = withThreads(2) {
+                maskedSoftmax(Variable(Tensor(shape: [batch, rowsPerSequence, n], data: x)), scale: 0.3, keyMask: Tensor(shape: [batch, n], data: mask)).value
+            }
+            for r in 0..<(batch * rowsPerSequence) {
+                let b = r / rowsPerSequence
+                let kept = (0..<n).filter { mask[b * n + $0] == 1 }
+                let ref = softmaxRowsReference(kept.map { x[r * n + $0] * 0.3 }, rows: 1, n: kept.count, log: false)
+                var expected = [Float](repeating: 0, count: n)
+                for (j, c) in kept.enumerated() { expected[c] = ref[j] }
+                for c in 0..<n { XCTAssertEqual(y[flat: r * n + c], expected[c], accuracy: 1e-6, "maskedSoftmax n=\(n) row \(r)") }
+            }
+        }
+    }
+
     func testLayerNormMatchesReference() {
         for n in sizes {
             let rows = 37
