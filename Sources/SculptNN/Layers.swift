@@ -2,10 +2,18 @@ import SculptCore
 import Foundation
 
 /// y = x·Wᵀ + b with W stored [out, in], as PyTorch's nn.Linear.
+///
+/// Two optional fine-tuning attachments keep the module tree (and so the HF names) intact:
+/// `lora` adds scaling·(dropout(x)·Aᵀ)·Bᵀ (LoRA.swift), and `split` trains only a leading
+/// block of rows or columns of W as its own variable (WeightSplit.swift, used by s2ft).
 public final class Linear: Layer {
     public var training = true
     public let weight: Variable
     public let bias: Variable?
+    /// A low-rank adapter; its parameters appear as `lora_A.weight` and `lora_B.weight`.
+    public var lora: LoRAAdapter?
+    /// A trainable leading block of W (s2ft); set with `split(_:count:)`, removed by `fold()`.
+    public internal(set) var split: WeightSplit?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Variable(weight, requiresGrad: true)
@@ -24,12 +32,18 @@ public final class Linear: Layer {
     public var outFeatures: Int { weight.value.shape[0] }
 
     public var localParameters: [(String, Variable)] {
-        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+        var p: [(String, Variable)] = [("weight", weight)]
+        if let b = bias { p.append(("bias", b)) }
+        if let l = lora { p.append(("lora_A.weight", l.a)); p.append(("lora_B.weight", l.b)) }
+        if let s = split { p.append((WeightSplit.parameterName, s.trainable)) }
+        return p
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        let y = matmul(x, weight, transposeB: true)
-        return bias.map { y + $0 } ?? y
+        var y = split.map { $0.forward(x) } ?? matmul(x, weight, transposeB: true)
+        if let b = bias { y = y + b }
+        if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
+        return y
     }
 }
 

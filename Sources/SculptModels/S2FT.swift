@@ -1,0 +1,195 @@
+import SculptCore
+import SculptNN
+
+/// Structured sparse fine-tuning (s2ft, Yang et al. 2024): "select sparsely, compute densely".
+///
+/// Per layer a few attention heads and FFN channels are chosen; the heads (row blocks of
+/// query/key/value, column blocks of attention.output.dense) and channels (rows of
+/// intermediate.dense, columns of output.dense) are permuted to the front — the network
+/// computes the same function — and each of those weights is split (`Linear.splitWeight`) so
+/// only the leading block is a trainable variable: the backward pass computes dW for the
+/// selected block alone. `S2FTSession.fold()` writes the blocks back and undoes the
+/// permutation, leaving a model in the checkpoint's order whose changes are confined to the
+/// selected rows/columns (so it can also be saved as a `SparseDiff`).
+public struct S2FTPlan: Sendable, Equatable, Codable {
+    public enum Criterion: String, Sendable, Codable {
+        /// Uniformly at random from a seeded generator (the paper's default selection).
+        case random
+        /// The largest squared-weight norm: a head scores Σ w² over its query/key/value rows
+        /// and its attention.output.dense columns; a channel over its intermediate row and its
+        /// output.dense column.
+        case magnitude
+    }
+
+    /// Selected heads and channels of one layer, ascending, in the checkpoint's numbering.
+    public struct Layer: Sendable, Equatable, Codable {
+        public var heads: [Int]
+        public var channels: [Int]
+        public init(heads: [Int], channels: [Int]) {
+            self.heads = heads
+            self.channels = channels
+        }
+    }
+
+    public var layers: [Layer]
+    /// Also train the input side (query/key/value rows and intermediate rows); false trains
+    /// only the output side (attention.output.dense and output.dense columns), which is cheaper.
+    public var trainInputSide: Bool
+
+    public init(layers: [Layer], trainInputSide: Bool = true) {
+        self.layers = layers
+        self.trainInputSide = trainInputSide
+    }
+
+    /// Chooses ⌊density·heads⌉ heads and ⌊density·channels⌉ channels per layer (rounded half
+    /// away from zero; `headDensity` overrides for heads — at 1 % a 12-head layer gets none).
+    public static func choose(for model: BertModel, density: Double, headDensity: Double? = nil,
+                              criterion: Criterion = .random, seed: UInt64 = 0, trainInputSide: Bool = true) -> S2FTPlan {
+        var rng = SeededRNG(seed: seed)
+        func count(_ n: Int, _ d: Double) -> Int { min(n, max(0, Int((d * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
+        func pick(_ n: Int, _ k: Int, scores: () -> [Double]) -> [Int] {
+            switch criterion {
+            case .random:
+                var order = Array(0..<n)
+                for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+                return Array(order.prefix(k)).sorted()
+            case .magnitude:
+                let s = scores()
+                return Array((0..<n).sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }.prefix(k)).sorted()
+            }
+        }
+        let layers = model.encoder.layers.map { layer -> Layer in
+            let sa = layer.attention.selfAttention, d = sa.headDim, h = sa.heads
+            let f = layer.intermediate.dense.outFeatures
+            let heads = pick(h, count(h, headDensity ?? density)) {
+                let rows = [sa.query, sa.key, sa.value].map { rowNorms($0.weight.value) }
+                let cols = columnNorms(layer.attention.output.dense.weight.value)
+                var score = [Double](repeating: 0, count: h)
+                for j in 0..<h {
+                    for r in (j * d)..<((j + 1) * d) {
+                        let qkv: Double = rows[0][r] + rows[1][r] + rows[2][r]
+                        score[j] += qkv + cols[r]
+                    }
+                }
+                return score
+            }
+            let channels = pick(f, count(f, density)) {
+                let r = rowNorms(layer.intermediate.dense.weight.value), c = columnNorms(layer.output.dense.weight.value)
+                return (0..<f).map { r[$0] + c[$0] }
+            }
+            return Layer(heads: heads, channels: channels)
+        }
+        return S2FTPlan(layers: layers, trainInputSide: trainInputSide)
+    }
+}
+
+private func rowNorms(_ w: Tensor) -> [Double] {
+    let rows = w.shape[0], cols = w.shape[1]
+    return w.withUnsafePointer { p in (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(p[r * cols + $1] * p[r * cols + $1]) } } }
+}
+
+private func columnNorms(_ w: Tensor) -> [Double] {
+    let rows = w.shape[0], cols = w.shape[1]
+    var out = [Double](repeating: 0, count: cols)
+    w.withUnsafePointer { p in for r in 0..<rows { for c in 0..<cols { out[c] += Double(p[r * cols + c] * p[r * cols + c]) } } }
+    return out
+}
+
+extension BertLayer {
+    /// Reorders heads so new head p is old head `order[p]`; the layer's function is unchanged.
+    public func permuteHeads(_ order: [Int]) {
+        let sa = attention.selfAttention, d = sa.headDim
+        precondition(order.sorted() == Array(0..<sa.heads), "permuteHeads: \(order) is not a permutation of 0..<\(sa.heads)")
+        let idx = order.flatMap { o in (o * d..<(o + 1) * d).map(Int32.init) }
+        for l in [sa.query, sa.key, sa.value] { l.permute(rows: idx) }
+        attention.output.dense.permute(columns: idx)
+    }
+
+    /// Reorders FFN channels so new channel p is old channel `order[p]`.
+    public func permuteChannels(_ order: [Int]) {
+        precondition(order.sorted() == Array(0..<intermediate.dense.outFeatures), "permuteChannels: not a permutation")
+        let idx = order.map(Int32.init)
+        intermediate.dense.permute(rows: idx)
+        output.dense.permute(columns: idx)
+    }
+}
+
+extension Linear {
+    /// New output row p = old row idx[p] (weight and bias).
+    func permute(rows idx: [Int32]) {
+        weight.value = weight.value.indexSelect(axis: 0, idx)
+        if let b = bias { b.value = b.value.indexSelect(axis: 0, idx) }
+    }
+
+    /// New input column p = old column idx[p].
+    func permute(columns idx: [Int32]) { weight.value = weight.value.indexSelect(axis: 1, idx) }
+}
+
+/// A BERT set up for s2ft training. Create with `applyS2FT`, train the parameters it leaves
+/// trainable (`….s2ft.weight`), then call `fold()` once.
+public final class S2FTSession {
+    public let plan: S2FTPlan
+    public let model: BertModel
+    let headOrders: [[Int]]
+    let channelOrders: [[Int]]
+    let previouslyTrainable: [String: Bool]
+    public private(set) var folded = false
+
+    init(plan: S2FTPlan, model: BertModel, headOrders: [[Int]], channelOrders: [[Int]], previouslyTrainable: [String: Bool]) {
+        self.plan = plan
+        self.model = model
+        self.headOrders = headOrders
+        self.channelOrders = channelOrders
+        self.previouslyTrainable = previouslyTrainable
+    }
+
+    /// Writes every trained block into its weight, removes the splits, restores the
+    /// checkpoint's head/channel order and each parameter's earlier trainable flag.
+    public func fold() {
+        guard !folded else { return }
+        for (i, layer) in model.encoder.layers.enumerated() {
+            let sa = layer.attention.selfAttention
+            for l in [sa.query, sa.key, sa.value, layer.attention.output.dense, layer.intermediate.dense, layer.output.dense] { l.foldWeight() }
+            layer.permuteHeads(inverse(headOrders[i]))
+            layer.permuteChannels(inverse(channelOrders[i]))
+        }
+        for (n, p) in model.namedParameters() { p.requiresGrad = previouslyTrainable[n] ?? p.requiresGrad }
+        folded = true
+    }
+
+    private func inverse(_ order: [Int]) -> [Int] {
+        var inv = [Int](repeating: 0, count: order.count)
+        for (p, o) in order.enumerated() { inv[o] = p }
+        return inv
+    }
+}
+
+/// Permutes the plan's heads and channels to the front of each layer, splits the affected
+/// weights so only the selected block trains, and freezes every other parameter of `model`
+/// (biases and LayerNorms included). A head you add outside the model is unaffected.
+public func applyS2FT(_ plan: S2FTPlan, to model: BertModel) -> S2FTSession {
+    precondition(plan.layers.count == model.encoder.layers.count, "S2FT plan has \(plan.layers.count) layers, the model \(model.encoder.layers.count)")
+    var previously: [String: Bool] = [:]
+    for (n, p) in model.namedParameters() { previously[n] = p.requiresGrad }
+    model.setTrainable(false)
+    var headOrders: [[Int]] = [], channelOrders: [[Int]] = []
+    for (layer, choice) in zip(model.encoder.layers, plan.layers) {
+        let sa = layer.attention.selfAttention, d = sa.headDim
+        let chosenHeads = Set(choice.heads), chosenChannels = Set(choice.channels)
+        let headOrder = choice.heads + (0..<sa.heads).filter { !chosenHeads.contains($0) }
+        let channelOrder = choice.channels + (0..<layer.intermediate.dense.outFeatures).filter { !chosenChannels.contains($0) }
+        layer.permuteHeads(headOrder)
+        layer.permuteChannels(channelOrder)
+        headOrders.append(headOrder)
+        channelOrders.append(channelOrder)
+        if !choice.heads.isEmpty {
+            if plan.trainInputSide { for l in [sa.query, sa.key, sa.value] { l.splitWeight(.rows, count: choice.heads.count * d) } }
+            layer.attention.output.dense.splitWeight(.columns, count: choice.heads.count * d)
+        }
+        if !choice.channels.isEmpty {
+            if plan.trainInputSide { layer.intermediate.dense.splitWeight(.rows, count: choice.channels.count) }
+            layer.output.dense.splitWeight(.columns, count: choice.channels.count)
+        }
+    }
+    return S2FTSession(plan: plan, model: model, headOrders: headOrders, channelOrders: channelOrders, previouslyTrainable: previously)
+}
