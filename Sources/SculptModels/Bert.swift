@@ -65,12 +65,14 @@ public final class BertSelfAttention: Module {
     }
 
     public var heads: Int { query.outFeatures / headDim }
+    /// Heads the forward pass uses now (leading heads when a sub-network is active).
+    public var activeHeads: Int { query.activeShape.out / headDim }
 
     public var children: [(String, any Module)] { [("query", query), ("key", key), ("value", value), ("dropout", dropout)] }
 
     /// x: [B·S, H] → context [B·S, heads·headDim].
     func callAsFunction(_ x: Variable, batch: Int, sequence: Int, keyMask: Tensor?) -> Variable {
-        let h = heads
+        let h = activeHeads
         if h == 0 { return Variable(Tensor.zeros([batch * sequence, 0])) }
         func split(_ t: Variable) -> Variable { t.reshaped([batch, sequence, h, headDim]).permuted([0, 2, 1, 3]) }
         let q = split(query(x)), k = split(key(x)), v = split(value(x))
@@ -154,11 +156,11 @@ public final class BertLayer: Module {
     /// x: [B·S, H] → [B·S, H].
     func callAsFunction(_ x: Variable, batch: Int, sequence: Int, keyMask: Tensor?) -> Variable {
         var h = x
-        if attention.selfAttention.heads > 0 {
+        if attention.selfAttention.activeHeads > 0 {
             let context = attention.selfAttention(x, batch: batch, sequence: sequence, keyMask: keyMask)
             h = attention.output(context, residual: x)
         }
-        if intermediate.dense.outFeatures > 0 {
+        if intermediate.dense.activeShape.out > 0 {
             h = output(intermediate(h), residual: h)
         }
         return h
@@ -186,6 +188,8 @@ public final class BertModel: Module {
     public let embeddings: BertEmbeddings
     public let encoder: BertEncoder
     public let pooler: BertPooler?
+    /// Elastic depth: when set, only the first `activeLayerCount` layers run.
+    public var activeLayerCount: Int?
 
     public init(config: BertConfig, withPooler: Bool = true, seed: UInt64 = 0) throws {
         try config.validate()
@@ -216,7 +220,9 @@ public final class BertModel: Module {
         let b = batch.batchSize, s = batch.sequenceLength
         let keyMask = batch.attentionMask.allSatisfy({ $0 == 1 }) ? nil : batch.maskTensor
         var h = embeddings(batch).reshaped([b * s, config.hiddenSize])
-        for layer in encoder.layers { h = layer(h, batch: b, sequence: s, keyMask: keyMask) }
+        for layer in encoder.layers.prefix(activeLayerCount ?? encoder.layers.count) {
+            h = layer(h, batch: b, sequence: s, keyMask: keyMask)
+        }
         return h.reshaped([b, s, config.hiddenSize])
     }
 
