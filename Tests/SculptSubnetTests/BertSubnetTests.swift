@@ -107,3 +107,29 @@ final class BertSubnetTests: XCTestCase {
         }
     }
 }
+
+final class ImportanceReorderingTests: XCTestCase {
+    func testReorderingKeepsTheFunctionAndSortsUnits() throws {
+        let config = BertConfig(hiddenSize: 16, numHiddenLayers: 2, numAttentionHeads: 4, intermediateSize: 24, vocabSize: 40, maxPositionEmbeddings: 32)
+        let model = try BertModel(config: config, seed: 5)
+        model.eval()
+        let batch = TokenizedBatch(batchSize: 1, sequenceLength: 6, inputIds: [1, 5, 9, 3, 2, 0], attentionMask: [1, 1, 1, 1, 1, 0])
+        let before = withoutGradients { model(batch) }.value
+        // Taylor scores need gradients: accumulate them on the batch first.
+        model.train()
+        for layer in model.encoder.layers { layer.attention.selfAttention.dropout.rng = SeededRNG(seed: 1) }
+        model.eval()
+        model(batch).sum().backward()
+        for criterion in [ImportanceCriterion.magnitude, .taylor] {
+            model.reorderByImportance(criterion)
+            let after = withoutGradients { model(batch) }.value
+            XCTAssertLessThan(before.maxAbsDifference(after), 1e-5, "\(criterion)")
+        }
+        model.reorderByImportance(.magnitude)
+        for layer in model.encoder.layers {
+            let h = layer.headImportance(.magnitude), c = layer.channelImportance(.magnitude)
+            XCTAssertEqual(h, h.sorted(by: >))
+            XCTAssertEqual(c, c.sorted(by: >))
+        }
+    }
+}
