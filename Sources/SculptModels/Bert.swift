@@ -74,12 +74,20 @@ public final class BertSelfAttention: Module {
     func callAsFunction(_ x: Variable, batch: Int, sequence: Int, keyMask: Tensor?) -> Variable {
         let h = activeHeads
         if h == 0 { return Variable(Tensor.zeros([batch * sequence, 0])) }
-        func split(_ t: Variable) -> Variable { t.reshaped([batch, sequence, h, headDim]).permuted([0, 2, 1, 3]) }
-        let q = split(query(x)), k = split(key(x)), v = split(value(x))
-        let scores = matmul(q, k, transposeB: true)                      // [B, h, S, S]
-        let probs = dropout(maskedSoftmax(scores, scale: 1 / Float(headDim).squareRoot(), keyMask: keyMask))
-        let context = matmul(probs, v)                                   // [B, h, S, d]
-        return context.permuted([0, 2, 1, 3]).reshaped([batch * sequence, h * headDim])
+        // One GEMM for query, key and value by their stacked weights (when the projections are
+        // plain); the fused attention then reads each head in place.
+        let projections = [query, key, value]
+        let qkv: Variable
+        if projections.allSatisfy({ $0.isPlain }) {
+            let parts = projections.map { $0.activeParameters() }
+            let w = concat(parts.map(\.weight), axis: 0)
+            let y = matmul(x, w, transposeB: true)
+            qkv = parts.allSatisfy({ $0.bias != nil }) ? y + concat(parts.map { $0.bias! }, axis: 0) : y
+        } else {
+            qkv = concat(projections.map { $0(x) }, axis: 1)
+        }
+        let shape = AttentionShape(batch: batch, sequence: sequence, heads: h, headDim: headDim)
+        return fusedSelfAttention(qkv, shape: shape, keyMask: keyMask, dropout: training ? dropout.p : 0, rng: &dropout.rng)
     }
 }
 

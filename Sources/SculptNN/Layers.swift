@@ -57,16 +57,24 @@ extension Linear {
     /// The output and input sizes the forward pass uses now.
     public var activeShape: (out: Int, in: Int) { (min(activeOutFeatures ?? outFeatures, outFeatures), min(activeInFeatures ?? inFeatures, inFeatures)) }
 
-    /// Forward through the leading slice of W selected by the active sizes.
-    func elasticForward(_ x: Variable) -> Variable {
-        precondition(split == nil && lora == nil, "Linear: elastic width cannot be combined with s2ft or LoRA")
+    /// W and b restricted to the active sizes (the full variables when nothing is sliced).
+    public func activeParameters() -> (weight: Variable, bias: Variable?) {
         let (o, i) = activeShape
         var w = weight
         if o < outFeatures { w = w.slice(axis: 0, 0..<o) }
         if i < inFeatures { w = w.slice(axis: 1, 0..<i) }
-        var y = matmul(x, w, transposeB: true)
-        if let b = bias { y = y + (o < outFeatures ? b.slice(axis: 0, 0..<o) : b) }
-        return y
+        return (w, bias.map { o < outFeatures ? $0.slice(axis: 0, 0..<o) : $0 })
+    }
+
+    /// True when the forward pass is a plain x·Wᵀ + b (no adapter or split attached).
+    public var isPlain: Bool { split == nil && lora == nil }
+
+    /// Forward through the leading slice of W selected by the active sizes.
+    func elasticForward(_ x: Variable) -> Variable {
+        precondition(isPlain, "Linear: elastic width cannot be combined with s2ft or LoRA")
+        let (w, b) = activeParameters()
+        let y = matmul(x, w, transposeB: true)
+        return b.map { y + $0 } ?? y
     }
 }
 
