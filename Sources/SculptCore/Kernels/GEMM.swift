@@ -158,7 +158,15 @@ private func gemmScaleC(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
 
 /// Computes C[rows, cols] of problem `p` on the calling thread.
 private func gemmSerial(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
-    if !p.transB && rows.count <= GEMMBlocking.directBMaxRows {
+    if cols.count == 1 && !p.transA && (p.transB || p.ldb == 1) {
+        // Matrix-vector product: the one column of op(B) is contiguous, so every C element is
+        // a dot product of a row of A with it.
+        let j = cols.lowerBound
+        let column = GEMMProblem(transA: false, transB: true, m: p.m, n: 1, k: p.k, alpha: p.alpha,
+                                 a: p.a, lda: p.lda, b: p.transB ? p.b + j * p.ldb : p.b + j, ldb: p.k,
+                                 beta: p.beta, c: p.c + j, ldc: p.ldc)
+        gemmDot(column, rows: rows, cols: 0..<1)
+    } else if !p.transB && rows.count <= GEMMBlocking.directBMaxRows {
         gemmFewRows(p, rows: rows, cols: cols)
     } else if p.transB && rows.count <= GEMMBlocking.dotMaxRows {
         gemmDot(p, rows: rows, cols: cols)
@@ -254,8 +262,9 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     }
 }
 
-/// Few rows of op(A), B not transposed (e.g. batch-1 inference): B is read in place, row by
-/// row, with wide register tiles (up to 128 columns) so the loads stream.
+/// Few rows of op(A), B not transposed (e.g. batch-1 inference): B is read in place with wide
+/// register tiles (1 x 256, 2 x 128, 4 x 64, else 8 x 32 columns), so nothing of B is copied
+/// except a zero-padded strip for the last n % 32 columns.
 private func gemmFewRows(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     let m = rows.count, n = cols.count, k = p.k, NR = gemmNR
     let tail = n % NR
@@ -334,9 +343,10 @@ private func gemmDot(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     }
 }
 
+/// One dot-product tile of `rows` x `cols` C elements (rows <= 8, cols <= 4).
 @inline(__always)
 private func dotTile(rows: Int, cols: Int, k: Int, a: UnsafePointer<Float>, lda: Int, bt: UnsafePointer<Float>, ldb: Int,
-             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+                     c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
     switch (rows, cols) {
     case (8, 2): DotKernel<Shape8x2>.run(k, a, lda, bt, ldb, c, ldc, alpha, beta)
     case (7, 2): DotKernel<Shape7x2>.run(k, a, lda, bt, ldb, c, ldc, alpha, beta)
@@ -439,7 +449,7 @@ private func mergeTile(_ tile: UnsafeMutablePointer<Float>, rows: Int, cols: Int
 /// Dispatches to the micro-kernel specialised for `rows` (1...gemmMR) rows.
 @inline(__always)
 private func microKernel(rows: Int, kc: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+                         c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
     switch rows {
     case 8: MicroKernel<Shape8x2>.run(kc, a, lda, b, ldb, c, ldc, alpha, beta)
     case 7: MicroKernel<Shape7x2>.run(kc, a, lda, b, ldb, c, ldc, alpha, beta)
