@@ -2,6 +2,24 @@ import SculptCore
 import SculptNN
 import SculptIO
 
+/// Draws initial weights, or gives zeros when a checkpoint will overwrite them anyway.
+public struct WeightInitializer {
+    public var rng: SeededRNG
+    public let random: Bool
+
+    public init(seed: UInt64, random: Bool = true) {
+        rng = SeededRNG(seed: seed)
+        self.random = random
+    }
+
+    public mutating func normal(_ shape: [Int], std: Float) -> Tensor {
+        random ? Tensor.randomNormal(shape, std: std, using: &rng) : Tensor.zeros(shape)
+    }
+
+    /// An independent generator for a sub-module (dropout streams).
+    public mutating func split() -> SeededRNG { rng.split() }
+}
+
 extension TokenizedBatch {
     /// A batch from ids alone: every position attended, token type 0.
     public init(batchSize: Int, sequenceLength: Int, inputIds: [Int32], attentionMask: [Int32]? = nil) {
@@ -24,11 +42,11 @@ public final class BertEmbeddings: Module {
     public let layerNorm: LayerNorm
     public let dropout: Dropout
 
-    init(_ c: BertConfig, rng: inout SeededRNG) {
+    init(_ c: BertConfig, rng: inout WeightInitializer) {
         let std = Float(c.initializerRange)
-        wordEmbeddings = Embedding(weight: Tensor.randomNormal([c.vocabSize, c.hiddenSize], std: std, using: &rng))
-        positionEmbeddings = Embedding(weight: Tensor.randomNormal([c.maxPositionEmbeddings, c.hiddenSize], std: std, using: &rng))
-        tokenTypeEmbeddings = Embedding(weight: Tensor.randomNormal([c.typeVocabSize, c.hiddenSize], std: std, using: &rng))
+        wordEmbeddings = Embedding(weight: rng.normal([c.vocabSize, c.hiddenSize], std: std))
+        positionEmbeddings = Embedding(weight: rng.normal([c.maxPositionEmbeddings, c.hiddenSize], std: std))
+        tokenTypeEmbeddings = Embedding(weight: rng.normal([c.typeVocabSize, c.hiddenSize], std: std))
         layerNorm = LayerNorm(c.hiddenSize, eps: Float(c.layerNormEps))
         dropout = Dropout(p: Float(c.hiddenDropoutProb), rng: rng.split())
     }
@@ -55,9 +73,9 @@ public final class BertSelfAttention: Module {
     public let dropout: Dropout
     public let headDim: Int
 
-    init(hidden: Int, heads: Int, headDim: Int, dropoutProb: Float, rng: inout SeededRNG, std: Float) {
+    init(hidden: Int, heads: Int, headDim: Int, dropoutProb: Float, rng: inout WeightInitializer, std: Float) {
         func projection() -> Linear {
-            Linear(weight: Tensor.randomNormal([heads * headDim, hidden], std: std, using: &rng), bias: Tensor.zeros([heads * headDim]))
+            Linear(weight: rng.normal([heads * headDim, hidden], std: std), bias: Tensor.zeros([heads * headDim]))
         }
         query = projection(); key = projection(); value = projection()
         dropout = Dropout(p: dropoutProb, rng: rng.split())
@@ -99,8 +117,8 @@ public final class BertResidualOutput: Module {
     public let layerNorm: LayerNorm
     public let dropout: Dropout
 
-    init(inFeatures: Int, hidden: Int, eps: Float, dropoutProb: Float, rng: inout SeededRNG, std: Float) {
-        dense = Linear(weight: Tensor.randomNormal([hidden, inFeatures], std: std, using: &rng), bias: Tensor.zeros([hidden]))
+    init(inFeatures: Int, hidden: Int, eps: Float, dropoutProb: Float, rng: inout WeightInitializer, std: Float) {
+        dense = Linear(weight: rng.normal([hidden, inFeatures], std: std), bias: Tensor.zeros([hidden]))
         layerNorm = LayerNorm(hidden, eps: eps)
         dropout = Dropout(p: dropoutProb, rng: rng.split())
     }
@@ -147,14 +165,14 @@ public final class BertLayer: Module {
     public let intermediate: BertIntermediate
     public let output: BertResidualOutput
 
-    init(_ c: BertConfig, layer: Int, rng: inout SeededRNG) throws {
+    init(_ c: BertConfig, layer: Int, rng: inout WeightInitializer) throws {
         let std = Float(c.initializerRange), eps = Float(c.layerNormEps)
         let heads = c.numHeads(layer: layer), ffn = c.intermediateSize(layer: layer)
         let sa = BertSelfAttention(hidden: c.hiddenSize, heads: heads, headDim: c.headDim, dropoutProb: Float(c.attentionProbsDropoutProb), rng: &rng, std: std)
         attention = BertAttention(sa, BertResidualOutput(inFeatures: heads * c.headDim, hidden: c.hiddenSize, eps: eps,
                                                         dropoutProb: Float(c.hiddenDropoutProb), rng: &rng, std: std))
         intermediate = BertIntermediate(
-            dense: Linear(weight: Tensor.randomNormal([ffn, c.hiddenSize], std: std, using: &rng), bias: Tensor.zeros([ffn])),
+            dense: Linear(weight: rng.normal([ffn, c.hiddenSize], std: std), bias: Tensor.zeros([ffn])),
             activation: try BertModel.activation(named: c.hiddenAct))
         output = BertResidualOutput(inFeatures: ffn, hidden: c.hiddenSize, eps: eps, dropoutProb: Float(c.hiddenDropoutProb), rng: &rng, std: std)
     }
@@ -199,13 +217,16 @@ public final class BertModel: Module {
     /// Elastic depth: when set, only the first `activeLayerCount` layers run.
     public var activeLayerCount: Int?
 
-    public init(config: BertConfig, withPooler: Bool = true, seed: UInt64 = 0) throws {
+    /// A model with weights drawn as BERT initialises them (normal, std `initializer_range`),
+    /// or with `randomWeights: false` left at zero for a checkpoint to fill (loading skips
+    /// drawing ~23M random numbers).
+    public init(config: BertConfig, withPooler: Bool = true, seed: UInt64 = 0, randomWeights: Bool = true) throws {
         try config.validate()
-        var rng = SeededRNG(seed: seed)
+        var rng = WeightInitializer(seed: seed, random: randomWeights)
         self.config = config
         embeddings = BertEmbeddings(config, rng: &rng)
         encoder = BertEncoder(try (0..<config.numHiddenLayers).map { try BertLayer(config, layer: $0, rng: &rng) })
-        pooler = withPooler ? BertPooler(dense: Linear(weight: Tensor.randomNormal([config.hiddenSize, config.hiddenSize], std: Float(config.initializerRange), using: &rng), bias: Tensor.zeros([config.hiddenSize]))) : nil
+        pooler = withPooler ? BertPooler(dense: Linear(weight: rng.normal([config.hiddenSize, config.hiddenSize], std: Float(config.initializerRange)), bias: Tensor.zeros([config.hiddenSize]))) : nil
     }
 
     public var children: [(String, any Module)] {

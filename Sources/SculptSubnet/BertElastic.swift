@@ -32,7 +32,7 @@ extension BertModel {
         c.intermediateSize = subnet.ffn.max() ?? config.intermediateSize
         c.layerIntermediateSizes = uniformFFN ? nil : subnet.ffn
         c.layerNumHeads = allHeads ? nil : subnet.heads
-        let small = try BertModel(config: c, withPooler: pooler != nil)
+        let small = try BertModel(config: c, withPooler: pooler != nil, randomWeights: false)
         var values: [String: Tensor] = [:]
         let full = stateDict()
         for (name, _) in small.namedParameters() {

@@ -4,8 +4,8 @@
 //  * Micro-kernel: an R x 32 tile of C (R <= 8) in 2R SIMD16<Float> accumulators (zmm
 //    registers). Each k step loads one 32-float row of B (two SIMD16) and broadcasts R values
 //    of A; the 8 x 32 shape runs at the FMA peak when its operands are in L1/L2.
-//    A is read as R rows at a runtime stride (packed rows, stride kc) and B as rows of 32
-//    floats at a runtime stride (32 in packed panels, ldb when B is used in place).
+//    A is read as R rows at a runtime stride (kc when packed, lda in place) and B as rows of
+//    32 floats at a runtime stride (32 in packed panels, ldb when B is used in place).
 //  * Packing makes the four transpose cases look the same to the kernel: A blocks are packed
 //    row-major (mc x kc), B blocks into 32-column k-major panels (kc x 32); transposed
 //    operands go through 16x16 in-register transposes.
@@ -13,7 +13,8 @@
 //    column block) -> jc (NC = 512 columns) -> pack B block (KC x NC = 512 KiB, stays in L2)
 //    -> ir (8-row micro-panel of A, 8 KiB, stays in L1) -> jr (32-column B panels streamed
 //    from L2). C is walked along rows, which suits the TLB and the prefetchers for large ldc.
-//    Every operand is packed once for matrices up to MC rows.
+//    Every operand is packed once for matrices up to MC rows; a plain A whose blocks would be
+//    read only once (n <= NC) is not packed at all.
 //  * Few rows of op(A) (batch-1 inference): B is used in place — row-streaming kernels with
 //    up to 256 columns per call when B is not transposed, dot-product kernels along k when it
 //    is — so nothing of B is copied.
@@ -212,7 +213,11 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     let kcMax = (k + kBlocks - 1) / kBlocks
     let ncMax = min(GEMMBlocking.nc, (n + NR - 1) / NR * NR)
     let mcMax = min(GEMMBlocking.mc, (m + MR - 1) / MR * MR)
-    let scratch = GEMMScratch([mcMax * kcMax, ncMax * kcMax, MR * NR])
+    // Packing A pays off when each packed block is reused across several column blocks (and
+    // A must be packed when transposed). A plain A whose blocks are read once is used in place,
+    // unless its rows are too short for the hardware prefetcher to stream them (small k).
+    let aInPlace = !p.transA && n <= ncMax && kcMax >= 128
+    let scratch = GEMMScratch([aInPlace ? 0 : mcMax * kcMax, ncMax * kcMax, MR * NR])
     defer { scratch.free() }
     let ap = scratch.parts[0], bp = scratch.parts[1], tmp = scratch.parts[2]
 
@@ -224,7 +229,16 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
         while ic < m {
             let mc = min(mcMax, m - ic)
             let i0 = rows.lowerBound + ic
-            packA(p, i0: i0, mc: mc, p0: pc, kc: kc, dst: ap)
+            // A block: packed (row stride kc), or used in place when it is read only once.
+            let aBlock: UnsafePointer<Float>, aStride: Int
+            if aInPlace {
+                aBlock = p.a + i0 * p.lda + pc
+                aStride = p.lda
+            } else {
+                packA(p, i0: i0, mc: mc, p0: pc, kc: kc, dst: ap)
+                aBlock = UnsafePointer(ap)
+                aStride = kc
+            }
             var jc = 0
             while jc < n {
                 let nc = min(ncMax, n - jc)
@@ -237,16 +251,16 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
                 var ir = 0
                 while ir < mc {
                     let r = min(MR, mc - ir)
-                    let aPanel = UnsafePointer(ap + ir * kc)
+                    let aPanel = aBlock + ir * aStride
                     let cRow = p.c + (i0 + ir) * p.ldc + j0
                     var jr = 0
                     while jr < nc {
                         let bPanel = UnsafePointer(bp + jr * kc)
                         if jr + NR <= nc {
-                            microKernel(rows: r, kc: kc, a: aPanel, lda: kc, b: bPanel, ldb: NR,
+                            microKernel(rows: r, kc: kc, a: aPanel, lda: aStride, b: bPanel, ldb: NR,
                                         c: cRow + jr, ldc: p.ldc, alpha: p.alpha, beta: beta)
                         } else {
-                            microKernel(rows: r, kc: kc, a: aPanel, lda: kc, b: bPanel, ldb: NR,
+                            microKernel(rows: r, kc: kc, a: aPanel, lda: aStride, b: bPanel, ldb: NR,
                                         c: tmp, ldc: NR, alpha: 1, beta: 0)
                             mergeTile(tmp, rows: r, cols: nc - jr, c: cRow + jr, ldc: p.ldc, alpha: p.alpha, beta: beta)
                         }
