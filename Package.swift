@@ -25,19 +25,23 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptMerge", targets: ["SculptMerge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
+        .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
+                swiftSettings: computeSettings),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptMerge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -47,6 +51,7 @@ let package = Package(
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )
