@@ -167,11 +167,15 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// a later read faults the pages back in from the page cache. Streaming consumers (merges,
     /// diffs) call this after each tensor so resident memory stays at a few tensors instead of
     /// growing to the sum of every file read.
-    public func evict(_ name: String) {
+    /// `bytes` limits it to a byte range of the tensor (for consumers that stream a large
+    /// tensor in chunks).
+    public func evict(_ name: String, bytes: Range<Int>? = nil) {
         guard let info = header.tensors[name], info.byteCount > 0 else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = info.fileRange.lowerBound / page * page
-        let end = min((info.fileRange.upperBound + page - 1) / page * page, (mappedLength + page - 1) / page * page)
+        let r = bytes.map { (info.fileRange.lowerBound + max($0.lowerBound, 0))..<(info.fileRange.lowerBound + min($0.upperBound, info.byteCount)) } ?? info.fileRange
+        guard !r.isEmpty else { return }
+        let start = r.lowerBound / page * page
+        let end = min((r.upperBound + page - 1) / page * page, (mappedLength + page - 1) / page * page)
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
     }
 

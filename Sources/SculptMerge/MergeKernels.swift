@@ -139,15 +139,27 @@ public enum MergeKernels {
         for i in 0..<n { acc[i] += w * x[i] }
     }
 
+    /// A uniform draw in [0, 1) for entry `index` of the tensor seeded `seed` (SplitMix64's
+    /// finaliser on seed + index): counter-based, so a tensor can be processed in chunks and
+    /// still get the same mask.
+    @inline(__always)
+    public static func uniform(_ seed: UInt64, _ index: Int) -> Double {
+        var z = seed &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    }
+
     /// DARE: keeps each entry with probability `density` (drops with p = 1 − density) and
-    /// rescales the survivors. The draw for entry i is the i-th draw of `rng`, so a tensor's
-    /// mask depends only on its seed.
+    /// rescales the survivors. Entry i (at `offset + i` in its tensor) is kept when
+    /// `uniform(seed, offset + i) < density`, so the mask depends only on the seed.
     public static func dropAndRescale(_ p: UnsafeMutablePointer<Float>, _ n: Int, density: Double, rescale: DropRescale,
-                                      rng: inout SeededRNG) {
+                                      seed: UInt64, offset: Int = 0) {
         if density >= 1 { return }
         var before: Double = 0, after: Double = 0
         if rescale == .l1 { for i in 0..<n { before += Double(p[i].magnitude) } }
-        for i in 0..<n where !(rng.nextDouble() < density) { p[i] = 0 }
+        for i in 0..<n where !(uniform(seed, offset + i) < density) { p[i] = 0 }
         switch rescale {
         case .none:
             break
@@ -242,10 +254,12 @@ public struct TensorMerger {
     /// - `addBase`: what the merged task vector is added to (the base; the new base for transfer).
     /// - `scale`: multiplies the merged task vector (λ, times the LiNeS layer scale).
     /// - `load(i, buffer)`: fills `buffer` with model i's tensor.
-    /// - `cuts`: per-model magnitude cuts computed over the whole model (global density scope),
-    ///   or nil to cut each tensor on its own.
+    /// - `cuts`: per-model magnitude cuts computed beforehand (over the whole tensor when it is
+    ///   processed in chunks, or over the whole model for the global density scope), or nil to
+    ///   cut these `count` entries on their own.
+    /// - `offset`: where these entries start in the tensor (chunked processing; DARE's draws).
     public func merge(name: String, count n: Int, deltaBase: UnsafePointer<Float>?, addBase: UnsafePointer<Float>?,
-                      scale: Float, ledger: BufferLedger, cuts: UnsafeMutablePointer<MagnitudeCut>? = nil,
+                      scale: Float, ledger: BufferLedger, cuts: UnsafeMutablePointer<MagnitudeCut>? = nil, offset: Int = 0,
                       load: (Int, UnsafeMutablePointer<Float>) throws -> Void, out: UnsafeMutablePointer<Float>) rethrows {
         let m = weights.count
         out.initialize(repeating: 0, count: n)
@@ -261,8 +275,8 @@ public struct TensorMerger {
                     cut.apply(p, n)
                 }
             } else if method.dropsAtRandom {
-                var rng = SeededRNG(seed: MergeKernels.dropSeed(seed, model: j, tensor: name))
-                MergeKernels.dropAndRescale(p, n, density: densities[j], rescale: rescale, rng: &rng)
+                MergeKernels.dropAndRescale(p, n, density: densities[j], rescale: rescale,
+                                            seed: MergeKernels.dropSeed(seed, model: j, tensor: name), offset: offset)
             }
         }
 

@@ -296,13 +296,18 @@ struct TaskVectorMerge {
             for pass in 0..<2 {
                 for (_, e) in entries {
                     guard case .merge(let name, _, let n, let names, _) = e else { continue }
-                    let t = ledger.allocate(n), b = ledger.allocate(n)
-                    defer { ledger.free(t, n); ledger.free(b, n) }
-                    try models[j].copyFloats(names[j], into: UnsafeMutableBufferPointer(start: t, count: n))
-                    try reference.copyFloats(name, into: UnsafeMutableBufferPointer(start: b, count: n))
-                    MergeKernels.subtract(t, b, n)
-                    if pass == 0 { sel.countHigh(t, n) } else { sel.countLow(t, n) }
-                    models[j].evict(names[j]); reference.evict(name)
+                    let c = min(n, Self.chunkElements)
+                    let t = ledger.allocate(c), b = ledger.allocate(c)
+                    defer { ledger.free(t, c); ledger.free(b, c) }
+                    var s0 = 0
+                    while s0 < n {
+                        let len = min(c, n - s0)
+                        try Self.readChunk(models[j], names[j], start: s0, count: len, into: t)
+                        try Self.readChunk(reference, name, start: s0, count: len, into: b)
+                        MergeKernels.subtract(t, b, len)
+                        if pass == 0 { sel.countHigh(t, len) } else { sel.countLow(t, len) }
+                        s0 += len
+                    }
                 }
                 if pass == 0 { sel.finishHigh() }
             }
@@ -348,37 +353,92 @@ struct TaskVectorMerge {
         return report
     }
 
+    /// Elements per working buffer: large tensors (word embeddings) are merged in chunks of
+    /// this size, so memory does not scale with the largest tensor times the model count.
+    static let chunkElements = 1 << 18
+
+    /// Reads elements [start, start + count) of a float tensor as Float32 and drops their pages.
+    static func readChunk(_ f: SafeTensorsFile, _ name: String, start: Int, count: Int, into p: UnsafeMutablePointer<Float>) throws {
+        let info = try f.info(name)
+        let size = info.dtype.byteSize
+        try f.withRawBytes(name) { raw in
+            guard count > 0, let src = raw.baseAddress else { return }
+            switch info.dtype {
+            case .f32:
+                UnsafeMutableRawPointer(p).copyMemory(from: src + start * 4, byteCount: count * 4)
+            case .f16, .bf16:
+                let tmp = UnsafeMutablePointer<UInt16>.allocate(capacity: count)
+                defer { tmp.deallocate() }
+                UnsafeMutableRawPointer(tmp).copyMemory(from: src + start * 2, byteCount: count * 2)
+                if info.dtype == .f16 { convertFloat16ToFloat(tmp, p, count: count) } else { convertBFloat16ToFloat(tmp, p, count: count) }
+            case .f64:
+                for i in 0..<count { p[i] = Float(src.loadUnaligned(fromByteOffset: (start + i) * 8, as: Double.self)) }
+            default:
+                throw MergeError("\(f.path): tensor \(name) is \(info.dtype), not a float type")
+            }
+        }
+        f.evict(name, bytes: (start * size)..<((start + count) * size))
+    }
+
     func produce(name: String, count n: Int, modelNames: [String], scale: Float, cuts: UnsafeMutablePointer<MagnitudeCut>?,
                  dtype: SafeTensorsDType, _ write: (UnsafeRawBufferPointer) throws -> Void) throws {
-        let out = ledger.allocate(n)
-        defer { ledger.free(out, n) }
-        var base: UnsafeMutablePointer<Float>? = nil
-        var old: UnsafeMutablePointer<Float>? = nil
+        // DARE with L1 rescaling needs whole-tensor norms: one chunk.
+        let whole = config.method.dropsAtRandom && config.rescale == .l1
+        let c = whole ? n : min(n, Self.chunkElements)
+        let reference = self.reference, models = self.models
+        let oldName = oldBase.flatMap { Merge.align(name, in: $0) }
+
+        // Per-tensor magnitude cuts over all chunks (two streamed passes per model).
+        var chunkCuts: [MagnitudeCut] = []
+        if config.method.trimsByMagnitude, cuts == nil, c < n {
+            let t = ledger.allocate(c), b = ledger.allocate(c)
+            defer { ledger.free(t, c); ledger.free(b, c) }
+            for j in models.indices {
+                var sel = MagnitudeSelector(k: MagnitudeCut.keepCount(density: config.models[j].density, count: n), total: n)
+                for pass in 0..<2 {
+                    var s0 = 0
+                    while s0 < n {
+                        let len = min(c, n - s0)
+                        try Self.readChunk(models[j], modelNames[j], start: s0, count: len, into: t)
+                        if let o = oldBase, let on = oldName { try Self.readChunk(o, on, start: s0, count: len, into: b) }
+                        else { try Self.readChunk(reference, name, start: s0, count: len, into: b) }
+                        MergeKernels.subtract(t, b, len)
+                        if pass == 0 { sel.countHigh(t, len) } else { sel.countLow(t, len) }
+                        s0 += len
+                    }
+                    if pass == 0 { sel.finishHigh() }
+                }
+                chunkCuts.append(sel.cut())
+            }
+        }
+
+        let out = ledger.allocate(c)
+        let base: UnsafeMutablePointer<Float>? = hasBase ? ledger.allocate(c) : nil
+        let old: UnsafeMutablePointer<Float>? = oldName != nil ? ledger.allocate(c) : nil
         defer {
-            if let base { ledger.free(base, n) }
-            if let old { ledger.free(old, n) }
+            ledger.free(out, c)
+            if let base { ledger.free(base, c) }
+            if let old { ledger.free(old, c) }
         }
-        if hasBase {
-            base = ledger.allocate(n)
-            try reference.copyFloats(name, into: UnsafeMutableBufferPointer(start: base!, count: n))
-            reference.evict(name)
+        try chunkCuts.withUnsafeMutableBufferPointer { cc in
+            let cutPointer = cuts ?? (cc.isEmpty ? nil : cc.baseAddress)
+            var s0 = 0
+            while s0 < n {
+                let len = min(c, n - s0)
+                if let base { try Self.readChunk(reference, name, start: s0, count: len, into: base) }
+                if let old, let o = oldBase, let on = oldName { try Self.readChunk(o, on, start: s0, count: len, into: old) }
+                let from = s0
+                try merger.merge(name: name, count: len, deltaBase: UnsafePointer(old ?? base), addBase: UnsafePointer(base), scale: scale,
+                                 ledger: ledger, cuts: cutPointer, offset: from,
+                                 load: { j, p in try Self.readChunk(models[j], modelNames[j], start: from, count: len, into: p) },
+                                 out: out)
+                for i in 0..<len where !out[i].isFinite {
+                    throw MergeError("tensor \(name): merged value at index \(s0 + i) is not finite")
+                }
+                try Merge.emit(out, len, as: dtype, write)
+                s0 += len
+            }
         }
-        if let o = oldBase, let on = Merge.align(name, in: o) {
-            old = ledger.allocate(n)
-            try o.copyFloats(on, into: UnsafeMutableBufferPointer(start: old!, count: n))
-            o.evict(on)
-        }
-        let models = self.models
-        try merger.merge(name: name, count: n, deltaBase: UnsafePointer(old ?? base), addBase: UnsafePointer(base), scale: scale,
-                         ledger: ledger, cuts: cuts,
-                         load: { j, p in
-                             try models[j].copyFloats(modelNames[j], into: UnsafeMutableBufferPointer(start: p, count: n))
-                             models[j].evict(modelNames[j])
-                         }, out: out)
-        for i in 0..<n where !out[i].isFinite {
-            throw MergeError("tensor \(name): merged value at index \(i) is not finite")
-        }
-        try Merge.emit(out, n, as: dtype, write)
     }
 }
 

@@ -103,6 +103,48 @@ final class MergeEngineTests: XCTestCase {
         XCTAssertNoThrow(try BertModel.load(directory: out))
     }
 
+    func testChunkedLargeTensorsMatchWholeTensorMerges() throws {
+        // word_embeddings has 20000·16 = 320000 entries > TaskVectorMerge.chunkElements: merged in chunks.
+        let cfg = BertConfig(hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 16, vocabSize: 20000, maxPositionEmbeddings: 12)
+        let model = try BertModel(config: cfg, seed: 3)
+        let b = root.appendingPathComponent("bigbase")
+        try model.save(to: b)
+        let base = model.stateDict()
+        var dirs: [URL] = [], fts: [[Float]] = []
+        let k = "embeddings.word_embeddings.weight"
+        XCTAssertGreaterThan(base[k]!.count, TaskVectorMerge.chunkElements)
+        for seed in [1, 2] as [UInt64] {
+            var rng = SeededRNG(seed: seed)
+            var t = base
+            t[k] = Tensor(shape: base[k]!.shape, data: base[k]!.scalars.map { $0 + rng.nextNormal() * 0.01 })
+            let d = root.appendingPathComponent("big\(seed)")
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            try SafeTensorsSaving.write(t, to: d.appendingPathComponent("model.safetensors"))
+            try cfg.write(to: d.appendingPathComponent("config.json"))
+            dirs.append(d); fts.append(t[k]!.scalars)
+        }
+        for (method, extra) in [("ties", ""), ("dare_ties", ""), ("magnitude_prune", ""), ("ties", "\n  density_scope: global")] {
+            let c = try MergeConfig.parse("""
+            merge_method: \(method)
+            base_model: \(b.path)
+            models: [\(dirs[0].path), \(dirs[1].path)]
+            parameters:
+              density: 0.3
+              seed: 5\(extra)
+            """)
+            let out = root.appendingPathComponent("bigout-\(method)\(extra.isEmpty ? "" : "-global")")
+            _ = try Merge.run(c, out: out)
+            let got = try load(out)[k]!.scalars
+            if extra.isEmpty {
+                let want = TensorMerger(c).merge(name: k, base: base[k]!.scalars, models: fts)
+                XCTAssertEqual(got, want, method)
+            } else {
+                // Global scope: exactly ⌊0.3·N⌋ entries of each task vector survive over the whole model.
+                XCTAssertNotEqual(got, base[k]!.scalars)
+            }
+        }
+    }
+
     func testLinesScalesEachLayersTaskVector() throws {
         let (b, base) = try makeBase()
         let (f1, t1) = try makeFinetune("ft1", base: base, seed: 1)

@@ -93,10 +93,10 @@ final class MergeMethodTests: XCTestCase {
         var m = TensorMerger(method: .dareLinear, weights: [1], densities: [0.25])
         m.seed = 42
         let r = m.merge(name: "w", base: base, models: [zip(base, tau).map { $0 + $1 }])
-        var rng = SeededRNG(seed: MergeKernels.dropSeed(42, model: 0, tensor: "w"))
+        let seed = MergeKernels.dropSeed(42, model: 0, tensor: "w")
         var kept = 0
         for i in 0..<64 {
-            let keep = rng.nextDouble() < 0.25
+            let keep = MergeKernels.uniform(seed, i) < 0.25
             if keep { kept += 1 }
             XCTAssertEqual(r[i], 1 + (keep ? tau[i] * 4 : 0), accuracy: 1e-6, "entry \(i)")
         }
