@@ -25,9 +25,11 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptMerge", targets: ["SculptMerge"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
@@ -35,10 +37,12 @@ let package = Package(
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
         .target(name: "SculptSubnet", dependencies: ["SculptModels"], swiftSettings: computeSettings),
+        .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
+                swiftSettings: computeSettings),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSubnet",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSubnet", "SculptMerge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -49,6 +53,7 @@ let package = Package(
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )
