@@ -25,19 +25,24 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptTune", targets: ["SculptTune"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
+        // The demo's data ships inside the package so `sculpt demo` works from a fresh clone.
+        .target(name: "SculptTune", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
+                resources: [.copy("Resources/fashion-mnist")], swiftSettings: computeSettings),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptTune",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -47,5 +52,6 @@ let package = Package(
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptTuneTests", dependencies: ["SculptTune", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )
