@@ -33,6 +33,7 @@ struct Train: ParsableCommand {
     @Option var maxLength: Int?
     @Option(help: "CNN base channels / MLP hidden units.") var width: Int?
     @Option(help: "CNN blocks per stage / MLP hidden layers.") var depth: Int?
+    @Flag(help: "Randomly mirror training images left-right.") var augmentFlip = false
     @Option var textField: String?
     @Option var labelField: String?
     @Option var loraRank: Int?
@@ -54,7 +55,7 @@ struct Train: ParsableCommand {
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }; if let patience { c.patience = patience }
         if let logEvery { c.logEvery = logEvery }; if let evalBatchSize { c.evalBatchSize = evalBatchSize }; if let threads { c.threads = threads }
         if let pooling { c.pooling = pooling }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
-        if let depth { c.depth = depth }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
+        if let depth { c.depth = depth }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
 

@@ -126,3 +126,21 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(a[1].count, 6)
     }
 }
+
+final class AugmentationTests: XCTestCase {
+    func testFlipIsSeededAndMirrors() {
+        let d = ClassificationData(inputs: .images(pixels: (0..<64).map { UInt8($0) } + (0..<64).map { UInt8($0) }, height: 2, width: 2),
+                                   labels: Array(repeating: 0, count: 32))
+        let idx = Array(0..<32)
+        guard case .images(let a) = d.batch(idx, flipSeed: 5).input, case .images(let b) = d.batch(idx, flipSeed: 5).input,
+              case .images(let plain) = d.batch(idx).input else { return XCTFail() }
+        XCTAssertEqual(a, b)
+        var flipped = 0
+        for r in 0..<32 {
+            let row = (0..<4).map { a[flat: r * 4 + $0] }, orig = (0..<4).map { plain[flat: r * 4 + $0] }
+            if row != orig { flipped += 1; XCTAssertEqual(row, [orig[1], orig[0], orig[3], orig[2]]) }
+        }
+        XCTAssertGreaterThan(flipped, 4)
+        XCTAssertLessThan(flipped, 28)
+    }
+}

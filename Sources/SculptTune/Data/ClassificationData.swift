@@ -54,7 +54,10 @@ public struct ClassificationData: Sendable {
 
     /// A batch of the examples at `indices`; token rows are padded with `padId` to the
     /// longest row of this batch (not of the dataset), which keeps short batches cheap.
-    public func batch(_ indices: [Int], padId: Int32 = 0) -> Batch {
+    ///
+    /// With `flipSeed`, each image is mirrored left–right when a hash of (seed, example)
+    /// says so: augmentation that is a pure function of the step, so resume stays exact.
+    public func batch(_ indices: [Int], padId: Int32 = 0, flipSeed: UInt64? = nil) -> Batch {
         let labels = indices.map { self.labels[$0] }
         switch inputs {
         case .images(let pixels, let h, let w):
@@ -63,7 +66,11 @@ public struct ClassificationData: Sendable {
             let t = Tensor(shape: [indices.count, 1, h, w]) { buf in
                 pixels.withUnsafeBufferPointer { src in
                     for (r, i) in indices.enumerated() {
-                        for j in 0..<size { buf[r * size + j] = Float(src[i * size + j]) * scale + shift }
+                        if let seed = flipSeed, Self.mix(seed ^ UInt64(i)) & 1 == 1 {
+                            for y in 0..<h { for x in 0..<w { buf[r * size + y * w + x] = Float(src[i * size + y * w + (w - 1 - x)]) * scale + shift } }
+                        } else {
+                            for j in 0..<size { buf[r * size + j] = Float(src[i * size + j]) * scale + shift }
+                        }
                     }
                 }
             }
@@ -73,6 +80,14 @@ public struct ClassificationData: Sendable {
             let longest = chosen.map(\.count).max() ?? 0
             return Batch(input: .tokens(Self.pad(chosen, to: longest, padId: padId)), labels: labels)
         }
+    }
+
+    /// SplitMix64's finaliser: a well-mixed hash of a word.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// Right-padding with an attention mask (1 on real tokens, 0 on padding).

@@ -23,11 +23,12 @@ public enum Demo {
     }
 
     /// The demo's recipe; `epochs` and the output directory are the only knobs tests change.
-    public static func config(out: URL, epochs: Int = 6) throws -> TrainConfig {
+    public static func config(out: URL, epochs: Int = 8) throws -> TrainConfig {
         var c = TrainConfig()
         c.model = "cnn"
         c.width = 16
         c.depth = 1
+        c.augmentFlip = true
         c.data = try bundledImages().path
         c.out = out.path
         c.valFraction = 0.15
@@ -43,7 +44,7 @@ public enum Demo {
     }
 
     /// Trains from scratch into `out` (replacing an earlier demo run there).
-    public static func run(out: URL = URL(fileURLWithPath: "demo-run"), epochs: Int = 6, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
+    public static func run(out: URL = URL(fileURLWithPath: "demo-run"), epochs: Int = 8, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
         if FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path) {
             try FileManager.default.removeItem(at: out)
         }

@@ -37,6 +37,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var maxLength: Int = 128
     public var width: Int = 16
     public var depth: Int = 1
+    /// Random left–right flips of training images.
+    public var augmentFlip: Bool = false
     public var textField: String = "text"
     public var labelField: String = "label"
     // Method options (used by lora / sparse / s2ft)
@@ -53,7 +55,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case seed, valFraction = "val-fraction", warmupRatio = "warmup-ratio", schedule, clipNorm = "clip-norm"
         case gradAccum = "grad-accum", evalEvery = "eval-every", checkpointEvery = "checkpoint-every", patience
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
-        case width, depth, textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
+        case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
     }
 
@@ -70,7 +72,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         evalEvery = try get(.evalEvery, d.evalEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         patience = try get(.patience, d.patience); logEvery = try get(.logEvery, d.logEvery); evalBatchSize = try get(.evalBatchSize, d.evalBatchSize)
         threads = try get(.threads, d.threads); pooling = try get(.pooling, d.pooling); maxLength = try get(.maxLength, d.maxLength)
-        width = try get(.width, d.width); depth = try get(.depth, d.depth); textField = try get(.textField, d.textField)
+        width = try get(.width, d.width); depth = try get(.depth, d.depth); augmentFlip = try get(.augmentFlip, d.augmentFlip)
+        textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
     }

@@ -158,7 +158,8 @@ final class Loop {
             optimizer.learningRate = Float(c.lr) * schedule.factor(at: state.step)
             var lossSum = 0.0
             for g in groups {
-                let batch = data.train.batch(g, padId: padId)
+                let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
+                let batch = data.train.batch(g, padId: padId, flipSeed: flipSeed)
                 let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
                 // Weighting each micro-batch by its share of the step's examples makes the
                 // accumulated gradient equal to that of one batch holding them all.
