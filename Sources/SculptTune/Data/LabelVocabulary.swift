@@ -38,9 +38,7 @@ public struct LabelVocabulary: Codable, Sendable, Equatable {
     }
 
     public func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try AtomicFile.write(try encoder.encode(self), to: url)
+        try RunJSON.write(self, to: url)
     }
 
     public static func read(from url: URL) throws -> LabelVocabulary {

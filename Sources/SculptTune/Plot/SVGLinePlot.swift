@@ -25,8 +25,11 @@ public struct SVGLinePlot: Sendable {
     public var series: [Series]
     /// Fixed y range (e.g. 0…1 for accuracy); nil fits the data.
     public var yRange: ClosedRange<Double>?
+    /// Fixed x range (e.g. shared by stacked panels); nil fits the data.
+    public var xRange: ClosedRange<Double>?
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], yRange: ClosedRange<Double>? = nil) {
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], yRange: ClosedRange<Double>? = nil, xRange: ClosedRange<Double>? = nil) {
+        self.xRange = xRange
         self.title = title
         self.xLabel = xLabel
         self.yLabel = yLabel
@@ -41,7 +44,7 @@ public struct SVGLinePlot: Sendable {
         let left = 64.0, right = 16.0, top = 28.0, bottom = 44.0
         let pw = width - left - right, ph = height - top - bottom
         let all = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
-        let xr = Self.niceRange(all.map(\.x))
+        let xr = xRange.map { ($0.lowerBound, $0.upperBound) } ?? Self.niceRange(all.map(\.x))
         let yr = yRange.map { ($0.lowerBound, $0.upperBound) } ?? Self.niceRange(all.map(\.y))
         func px(_ x: Double) -> Double { left + (x - xr.0) / max(xr.1 - xr.0, 1e-12) * pw }
         func py(_ y: Double) -> Double { top + ph - (y - yr.0) / max(yr.1 - yr.0, 1e-12) * ph }
@@ -94,14 +97,14 @@ public struct SVGLinePlot: Sendable {
         guard var lo = values.min(), var hi = values.max() else { return (0, 1) }
         if lo == hi { lo -= 0.5; hi += 0.5 }
         let step = niceStep((hi - lo) / 5)
-        return ((lo / step).rounded(.down) * step, (hi / step).rounded(.up) * step)
+        return ((lo / step).rounded(.down) * step, (hi / step - 1e-9).rounded(.up) * step)
     }
 
     /// 1, 2 or 5 times a power of ten.
     static func niceStep(_ raw: Double) -> Double {
         let p = Foundation.pow(10, (Foundation.log10(max(raw, 1e-12))).rounded(.down))
         let m = raw / p
-        return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p
+        return (m <= 1 ? 1 : m <= 2.5 ? 2 : m <= 5 ? 5 : 10) * p
     }
 
     static func ticks(_ lo: Double, _ hi: Double) -> [Double] {

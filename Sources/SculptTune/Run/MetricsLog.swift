@@ -29,8 +29,7 @@ public final class MetricsLog {
 
     public init(url: URL) {
         self.url = url
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder = RunJSON.encoder(pretty: false)
     }
 
     public func append(_ r: MetricsRecord) throws {
@@ -51,8 +50,7 @@ public final class MetricsLog {
     /// On resume: drops records after the checkpoint's step, so the log tells one story.
     public static func truncate(_ url: URL, afterStep step: Int) throws {
         let kept = read(url).filter { $0.step <= step }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        let encoder = RunJSON.encoder(pretty: false)
         var data = Data()
         for r in kept { data.append(try encoder.encode(r)); data.append(0x0A) }
         try AtomicFile.write(data, to: url)

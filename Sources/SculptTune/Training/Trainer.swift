@@ -119,9 +119,7 @@ final class Loop {
             let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: data.labels.count,
                                    trainExamples: n, validationExamples: data.validation?.count ?? 0, totalSteps: totalSteps,
                                    parameters: model.parameterCount, trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try AtomicFile.write(try encoder.encode(record), to: runDir.runJSON)
+            try RunJSON.write(record, to: runDir.runJSON)
             hooks.progress?.line("training \(model.spec.kind.rawValue) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps")
         }
 
@@ -129,7 +127,6 @@ final class Loop {
         var permutation = state.data.permutation(count: n)
         var windowLoss = 0.0, windowSteps = 0, windowExamples = 0
         var windowStart = Date()
-        var lastLoss = Double.nan
         let progressStart = Date(), progressStartStep = state.step
         var outcome = TrainResult.Outcome.completed
 
@@ -186,7 +183,6 @@ final class Loop {
                 state.data.position = 0
                 permutation = state.data.permutation(count: n)
             }
-            lastLoss = loss
             windowLoss += loss; windowSteps += 1; windowExamples += stepExamples
             let epochFraction = Double(state.data.epoch) + Double(state.data.position) / Double(n)
             let now = Date()
@@ -235,7 +231,6 @@ final class Loop {
         }
         hooks.progress?.finish()
         if state.stoppedEarly { outcome = .stoppedEarly }
-        _ = lastLoss
 
         var validation: EvalResult? = nil
         if outcome != .interrupted {
