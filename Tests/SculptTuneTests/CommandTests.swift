@@ -10,6 +10,13 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("/nonexistent/train-images-idx3-ubyte"), "\($0)") }
     }
 
+    func testTextDataWithImageModelIsExplained() throws {
+        let dir = SharedData.temporaryDirectory()
+        var c = TrainConfig(); c.model = "cnn"; c.out = dir.appendingPathComponent("r").path
+        c.data = try Fixtures.write("{\"text\": \"a\", \"label\": \"x\"}\n", "t.jsonl", in: dir).path
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("is text; --model cnn trains on images"), "\($0)") }
+    }
+
     func testBadOptionsAreNamed() {
         var c = TrainConfig(); c.data = "x"
         c.method = "magic"

@@ -31,6 +31,9 @@ public enum DataPreparation {
             return split(all, labels: labels, fraction: c.valFraction, seed: c.seed)
         }
         // Images.
+        if ["jsonl", "json", "csv"].contains(dataURL.pathExtension.lowercased()) {
+            throw TuneError("--data \(c.data) is text; --model \(c.model) trains on images (IDX); text needs --model <BERT model directory>")
+        }
         var trainImages = dataURL, trainLabels: URL? = nil
         var defaultEval: (URL, URL)? = nil
         if isDirectory(dataURL) {
