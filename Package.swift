@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptTune", targets: ["SculptTune"]),
+        .library(name: "SculptSubnet", targets: ["SculptSubnet"]),
         .library(name: "SculptMerge", targets: ["SculptMerge"]),
     ],
     dependencies: [
@@ -36,13 +38,16 @@ let package = Package(
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
-        .target(name: "SculptSubnet", dependencies: ["SculptModels"], swiftSettings: computeSettings),
+        // The demo's data ships inside the package so `sculpt demo` works from a fresh clone.
+        .target(name: "SculptTune", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
+                resources: [.copy("Resources/fashion-mnist")], swiftSettings: computeSettings),
+        .target(name: "SculptSubnet", dependencies: ["SculptTune"], swiftSettings: computeSettings),
         .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: computeSettings),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSubnet", "SculptMerge",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptTune", "SculptSubnet", "SculptMerge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -55,5 +60,6 @@ let package = Package(
         .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptTuneTests", dependencies: ["SculptTune", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )

@@ -5,6 +5,12 @@ import Foundation
 public struct OptimizerState: Sendable {
     public var step: Int = 0
     public var buffers: [Tensor] = []
+
+    /// Public so a checkpoint can rebuild the state of a freshly made optimiser.
+    public init(step: Int = 0, buffers: [Tensor] = []) {
+        self.step = step
+        self.buffers = buffers
+    }
 }
 
 /// Updates parameters from their gradients. State is keyed by parameter name so a

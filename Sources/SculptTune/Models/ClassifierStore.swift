@@ -1,0 +1,96 @@
+import Foundation
+import SculptCore
+import SculptNN
+import SculptIO
+import SculptModels
+
+/// Building classifiers for a run, and saving / loading the self-contained `final/`
+/// directory (classifier.json + labels.json + weights; for BERT an HF model dir, the
+/// tokenizer files and `head.safetensors`).
+public enum ClassifierStore {
+    static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
+
+    public static func isImageModel(_ name: String) -> Bool { name == "cnn" || name == "mlp" }
+
+    /// A fresh classifier for `config` (BERT weights from the model directory, a new head).
+    public static func build(_ c: TrainConfig, classes: Int, imageSize: (Int, Int)) throws -> any Classifier {
+        switch c.model {
+        case "cnn", "mlp":
+            var spec = ClassifierSpec(kind: c.model == "cnn" ? .cnn : .mlp, classes: classes)
+            spec.width = c.width; spec.depth = c.depth
+            (spec.imageHeight, spec.imageWidth) = imageSize
+            return spec.kind == .cnn ? ImageCNN(spec: spec, seed: c.seed) : ImageMLP(spec: spec, seed: c.seed)
+        default:
+            let dir = URL(fileURLWithPath: c.model)
+            guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) else {
+                throw TuneError("--model \(c.model): expected cnn, mlp or a BERT model directory with config.json")
+            }
+            let (bert, _) = try BertModel.load(directory: dir)
+            var spec = ClassifierSpec(kind: .bert, classes: classes)
+            spec.pooling = c.pooling; spec.maxLength = c.maxLength
+            spec.textField = c.textField; spec.labelField = c.labelField
+            reseedDropout(bert, seed: c.seed)
+            return BertClassifier(bert: bert, spec: spec, seed: c.seed)
+        }
+    }
+
+    /// Gives every Dropout module its own stream derived from the run seed and its path.
+    static func reseedDropout(_ model: any Module, seed: UInt64) {
+        model.visitModules { path, m in
+            guard let d = m as? Dropout else { return }
+            var h: UInt64 = seed ^ 0xD809_0D7A
+            for b in path.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            d.rng = SeededRNG(seed: h)
+        }
+    }
+
+    public static func saveFinal(_ model: any Classifier, labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try model.spec.write(to: dir.appendingPathComponent("classifier.json"))
+        try labels.write(to: dir.appendingPathComponent("labels.json"))
+        if let bc = model as? BertClassifier {
+            try bc.bert.save(to: dir)
+            try SafeTensorsSaving.write(bc.classifier.stateDict().reduce(into: [:]) { $0["classifier." + $1.key] = $1.value },
+                                       to: dir.appendingPathComponent("head.safetensors"))
+            if let src = tokenizerSource {
+                for name in tokenizerFiles {
+                    let from = src.appendingPathComponent(name), to = dir.appendingPathComponent(name)
+                    guard FileManager.default.fileExists(atPath: from.path) else { continue }
+                    try? FileManager.default.removeItem(at: to)
+                    try FileManager.default.copyItem(at: from, to: to)
+                }
+            }
+        } else {
+            try Checkpoint.saveWeights(model, to: dir.appendingPathComponent("model.safetensors"))
+        }
+    }
+
+    /// A saved classifier from a `final/` directory or a run directory (its `final/`).
+    public static func load(_ url: URL) throws -> (model: any Classifier, labels: LabelVocabulary, tokenizer: WordPieceTokenizer?, directory: URL) {
+        var dir = url
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) {
+            dir = RunDirectory(url).final
+            guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) else {
+                throw TuneError("\(url.path): not a run directory with final/ nor a saved classifier (no classifier.json)")
+            }
+        }
+        let spec = try ClassifierSpec.read(from: dir.appendingPathComponent("classifier.json"))
+        let labels = try LabelVocabulary.read(from: dir.appendingPathComponent("labels.json"))
+        let model: any Classifier
+        var tokenizer: WordPieceTokenizer? = nil
+        switch spec.kind {
+        case .cnn, .mlp:
+            model = spec.kind == .cnn ? ImageCNN(spec: spec, seed: 0) : ImageMLP(spec: spec, seed: 0)
+            try Checkpoint.loadWeights(dir.appendingPathComponent("model.safetensors"), into: model)
+        case .bert:
+            let (bert, _) = try BertModel.load(directory: dir)
+            let bc = BertClassifier(bert: bert, spec: spec, seed: 0)
+            let head = try SafeTensorsFile(url: dir.appendingPathComponent("head.safetensors"))
+            try bc.classifier.update(from: ["weight": try head.tensor("classifier.weight"), "bias": try head.tensor("classifier.bias")])
+            model = bc
+            tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)
+        }
+        model.eval()
+        return (model, labels, tokenizer, dir)
+    }
+}

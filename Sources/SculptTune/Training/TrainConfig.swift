@@ -1,0 +1,120 @@
+import Foundation
+import Yams
+
+/// The full, resolved configuration of a training run. Keys are the CLI flag names, so a
+/// `run.yaml`, the flags and the saved `run.json` all say the same thing the same way.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    /// "cnn", "mlp", or a BERT model directory.
+    public var model: String = "cnn"
+    public var data: String = ""
+    public var evalData: String? = nil
+    public var out: String = "runs/run"
+    public var method: String = "full"
+    public var epochs: Int = 3
+    public var batchSize: Int = 32
+    public var lr: Double = 1e-3
+    public var weightDecay: Double = 0.01
+    public var seed: UInt64 = 0
+    public var valFraction: Double = 0.1
+    public var warmupRatio: Double = 0
+    /// "linear", "cosine" or "constant" (after warm-up).
+    public var schedule: String = "linear"
+    /// Maximum global gradient norm; 0 turns clipping off.
+    public var clipNorm: Double = 1.0
+    public var gradAccum: Int = 1
+    /// Evaluate every N optimiser steps; 0 means at the end of every epoch.
+    public var evalEvery: Int = 0
+    /// Write a checkpoint every N optimiser steps; 0 means after every evaluation.
+    public var checkpointEvery: Int = 0
+    /// Stop after this many evaluations without a better validation accuracy; 0 = never.
+    public var patience: Int = 0
+    /// Log a metrics line every N steps.
+    public var logEvery: Int = 10
+    public var evalBatchSize: Int = 256
+    public var threads: Int = 0
+    // Models
+    public var pooling: String = "mean"
+    public var maxLength: Int = 128
+    public var width: Int = 16
+    public var depth: Int = 1
+    /// Random left–right flips of training images.
+    public var augmentFlip: Bool = false
+    public var textField: String = "text"
+    public var labelField: String = "label"
+    // Method options (used by lora / sparse / s2ft)
+    public var loraRank: Int = 8
+    public var loraAlpha: Double = 16
+    public var loraDropout: Double = 0.05
+    public var loraTargets: String = "query,value"
+    public var density: Double = 0.01
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, data, evalData = "eval-data", out, method, epochs, batchSize = "batch-size", lr, weightDecay = "weight-decay"
+        case seed, valFraction = "val-fraction", warmupRatio = "warmup-ratio", schedule, clipNorm = "clip-norm"
+        case gradAccum = "grad-accum", evalEvery = "eval-every", checkpointEvery = "checkpoint-every", patience
+        case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
+        case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
+        case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
+    }
+
+    /// Missing keys keep their defaults, so a config file names only what it changes.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func get<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? current }
+        let d = TrainConfig()
+        model = try get(.model, d.model); data = try get(.data, d.data); evalData = try c.decodeIfPresent(String.self, forKey: .evalData)
+        out = try get(.out, d.out); method = try get(.method, d.method); epochs = try get(.epochs, d.epochs)
+        batchSize = try get(.batchSize, d.batchSize); lr = try get(.lr, d.lr); weightDecay = try get(.weightDecay, d.weightDecay)
+        seed = try get(.seed, d.seed); valFraction = try get(.valFraction, d.valFraction); warmupRatio = try get(.warmupRatio, d.warmupRatio)
+        schedule = try get(.schedule, d.schedule); clipNorm = try get(.clipNorm, d.clipNorm); gradAccum = try get(.gradAccum, d.gradAccum)
+        evalEvery = try get(.evalEvery, d.evalEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
+        patience = try get(.patience, d.patience); logEvery = try get(.logEvery, d.logEvery); evalBatchSize = try get(.evalBatchSize, d.evalBatchSize)
+        threads = try get(.threads, d.threads); pooling = try get(.pooling, d.pooling); maxLength = try get(.maxLength, d.maxLength)
+        width = try get(.width, d.width); depth = try get(.depth, d.depth); augmentFlip = try get(.augmentFlip, d.augmentFlip)
+        textField = try get(.textField, d.textField)
+        labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
+        loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
+    }
+
+    /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,
+    /// since a misspelt option silently ignored would change the run.
+    public static func load(yaml url: URL) throws -> TrainConfig {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw TuneError("\(url.path): cannot read the config file") }
+        let node: Any?
+        do { node = try Yams.load(yaml: text) } catch { throw TuneError("\(url.path): not valid YAML (\(error))") }
+        guard let dict = node as? [String: Any] else { throw TuneError("\(url.path): expected a mapping of option names to values") }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let bad = dict.keys.sorted().first(where: { !known.contains($0) }) {
+            throw TuneError("\(url.path): unknown option \"\(bad)\" (options use the flag names, e.g. batch-size)")
+        }
+        do { return try YAMLDecoder().decode(TrainConfig.self, from: text) } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.dataCorrupted(ctx) {
+            throw TuneError("\(url.path): option \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\": \(ctx.debugDescription)")
+        } catch {
+            throw TuneError("\(url.path): \(error)")
+        }
+    }
+
+    /// Checks ranges and names; the message names the option.
+    public func validate() throws {
+        func fail(_ m: String) throws -> Never { throw TuneError(m) }
+        if data.isEmpty { try fail("--data is required (a JSONL/CSV file, an IDX images file or an MNIST-layout directory)") }
+        if epochs <= 0 { try fail("--epochs must be positive, got \(epochs)") }
+        if batchSize <= 0 { try fail("--batch-size must be positive, got \(batchSize)") }
+        if !(lr > 0) || !lr.isFinite { try fail("--lr must be a positive number, got \(lr)") }
+        if weightDecay < 0 { try fail("--weight-decay must be ≥ 0, got \(weightDecay)") }
+        if !(valFraction >= 0 && valFraction < 1) { try fail("--val-fraction must be in [0, 1), got \(valFraction)") }
+        if !(warmupRatio >= 0 && warmupRatio <= 1) { try fail("--warmup-ratio must be in [0, 1], got \(warmupRatio)") }
+        if !["linear", "cosine", "constant"].contains(schedule) { try fail("--schedule must be linear, cosine or constant, got \"\(schedule)\"") }
+        if clipNorm < 0 { try fail("--clip-norm must be ≥ 0, got \(clipNorm)") }
+        if gradAccum <= 0 { try fail("--grad-accum must be positive, got \(gradAccum)") }
+        if evalEvery < 0 || checkpointEvery < 0 || patience < 0 || logEvery < 0 { try fail("--eval-every, --checkpoint-every, --patience and --log-every must be ≥ 0") }
+        if evalBatchSize <= 0 { try fail("--eval-batch-size must be positive") }
+        if threads < 0 { try fail("--threads must be ≥ 0 (0 = all cores)") }
+        if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
+        if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
+        if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
+        _ = try FineTuneMethod(config: self)
+    }
+}

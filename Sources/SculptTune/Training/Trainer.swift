@@ -1,0 +1,249 @@
+import Foundation
+import SculptCore
+import SculptNN
+import SculptIO
+
+/// Optional observers and test hooks of a run.
+public struct TrainHooks {
+    /// Progress bar / lines on standard error; nil is silent.
+    public var progress: ProgressDisplay?
+    /// Raised by Ctrl-C: the loop saves a checkpoint after the current step and returns.
+    public var stop: StopFlag?
+    /// Test hook simulating a kill: return right after this many steps without saving anything.
+    public var abandonAfterStep: Int?
+    /// Called before each optimiser step with the step number (tests inject faults here).
+    public var beforeStep: ((Int, any Classifier) -> Void)?
+
+    public init(progress: ProgressDisplay? = nil, stop: StopFlag? = nil, abandonAfterStep: Int? = nil,
+                beforeStep: ((Int, any Classifier) -> Void)? = nil) {
+        self.progress = progress
+        self.stop = stop
+        self.abandonAfterStep = abandonAfterStep
+        self.beforeStep = beforeStep
+    }
+}
+
+public struct TrainResult: Sendable {
+    public enum Outcome: String, Sendable { case completed, stoppedEarly = "stopped early", interrupted, abandoned }
+    public var outcome: Outcome
+    public var steps: Int
+    public var totalSteps: Int
+    public var runDirectory: URL
+    /// Validation metrics of the final weights (nil without validation data).
+    public var validation: EvalResult?
+    public var bestAccuracy: Double?
+    public var labels: LabelVocabulary
+    public var seconds: Double
+}
+
+/// The training loop: AdamW with warm-up and decay, clipping, accumulation, periodic
+/// evaluation with best-checkpoint and early stopping, atomic checkpoints and exact resume.
+public enum Trainer {
+    /// Starts a new run in `config.out`, or with `resume` continues the run there from its last checkpoint.
+    public static func run(_ config: TrainConfig, resume: Bool = false, hooks: TrainHooks = TrainHooks()) throws -> TrainResult {
+        let runDir = RunDirectory(URL(fileURLWithPath: config.out))
+        var c = config
+        if resume {
+            guard let data = try? Data(contentsOf: runDir.runJSON), let record = try? JSONDecoder().decode(RunRecord.self, from: data) else {
+                throw TuneError("\(runDir.url.path): no readable run.json; --resume needs a run directory made by `sculpt train`")
+            }
+            c = record.config
+            c.out = config.out
+            if config.threads > 0 { c.threads = config.threads }
+            guard FileManager.default.fileExists(atPath: runDir.lastCheckpoint.path) else {
+                throw TuneError("\(runDir.lastCheckpoint.path): no checkpoint to resume from (the run stopped before its first checkpoint)")
+            }
+        } else if FileManager.default.fileExists(atPath: runDir.runJSON.path) {
+            throw TuneError("\(runDir.url.path): already holds a run (run.json); use --resume \(runDir.url.path) or another --out")
+        }
+        try c.validate()
+        let threads = c.threads > 0 ? c.threads : ThreadPool.machineThreadCount
+        return try withThreads(threads) { try Loop(config: c, runDir: runDir, resume: resume, hooks: hooks).run() }
+    }
+}
+
+/// One run's state while it trains.
+final class Loop {
+    let c: TrainConfig
+    let runDir: RunDirectory
+    let resume: Bool
+    let hooks: TrainHooks
+    let start = Date()
+
+    init(config: TrainConfig, runDir: RunDirectory, resume: Bool, hooks: TrainHooks) {
+        c = config
+        self.runDir = runDir
+        self.resume = resume
+        self.hooks = hooks
+    }
+
+    func run() throws -> TrainResult {
+        try runDir.create()
+        let method = try FineTuneMethod(config: c)
+        let isImage = ClassifierStore.isImageModel(c.model)
+        let tokenizer = isImage ? nil : try WordPieceTokenizer.load(modelDirectory: URL(fileURLWithPath: c.model))
+        let padId = tokenizer?.padId ?? 0
+        let data = try DataPreparation.prepare(c, tokenizer: tokenizer, cacheDirectory: runDir.cache)
+        var imageSize = (0, 0)
+        if case .images(_, let h, let w) = data.train.inputs { imageSize = (h, w) }
+        if !isImage, case .images = data.train.inputs { throw TuneError("--data \(c.data): image data needs --model cnn or mlp") }
+        if isImage, case .tokens = data.train.inputs { throw TuneError("--model \(c.model) needs image data") }
+
+        let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
+        try method.apply(to: model)
+        model.train()
+        let trainable = model.trainableParameters()
+        let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
+        // Biases and normalisation weights (all 1-D parameters) are not decayed, as is usual.
+        let noDecay = Set(trainable.filter { $0.parameter.value.rank <= 1 }.map(\.name))
+        optimizer.noDecay = { noDecay.contains($0) }
+
+        let n = data.train.count
+        let microBatches = (n + c.batchSize - 1) / c.batchSize
+        let stepsPerEpoch = (microBatches + c.gradAccum - 1) / c.gradAccum
+        let totalSteps = stepsPerEpoch * c.epochs
+        let warmup = Int((c.warmupRatio * Double(totalSteps)).rounded())
+        let schedule: LRSchedule = c.schedule == "cosine" ? .cosine(warmupSteps: warmup, totalSteps: totalSteps)
+            : c.schedule == "linear" ? .linear(warmupSteps: warmup, totalSteps: totalSteps)
+            : (warmup > 0 ? .linear(warmupSteps: warmup, totalSteps: Int.max / 2) : .constant)
+
+        var state = LoopState(data: DataOrderState(seed: c.seed))
+        if resume {
+            let saved = try LabelVocabulary.read(from: runDir.labels)
+            guard saved == data.labels else { throw TuneError("\(runDir.labels.path): the training data's labels changed since the run started") }
+            state = try Checkpoint.load(from: runDir.lastCheckpoint, model: model, optimizer: optimizer)
+            try MetricsLog.truncate(runDir.metrics, afterStep: state.step)
+            hooks.progress?.line("resuming \(runDir.url.path) at step \(state.step)/\(totalSteps) (epoch \(state.data.epoch + 1))")
+        } else {
+            try data.labels.write(to: runDir.labels)
+            let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: data.labels.count,
+                                   trainExamples: n, validationExamples: data.validation?.count ?? 0, totalSteps: totalSteps,
+                                   parameters: model.parameterCount, trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
+            try RunJSON.write(record, to: runDir.runJSON)
+            hooks.progress?.line("training \(model.spec.kind.rawValue) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps")
+        }
+
+        let metrics = MetricsLog(url: runDir.metrics)
+        var permutation = state.data.permutation(count: n)
+        var windowLoss = 0.0, windowSteps = 0, windowExamples = 0
+        var windowStart = Date()
+        let progressStart = Date(), progressStartStep = state.step
+        var outcome = TrainResult.Outcome.completed
+
+        func saveCheckpoint() throws {
+            try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: runDir.lastCheckpoint)
+        }
+
+        while state.data.epoch < c.epochs && !state.stoppedEarly {
+            if hooks.stop?.isRaised == true {
+                try saveCheckpoint()
+                hooks.progress?.line("interrupted at step \(state.step): checkpoint saved; continue with --resume \(runDir.url.path)")
+                outcome = .interrupted
+                break
+            }
+            hooks.beforeStep?(state.step, model)
+            // The examples of this optimiser step: up to gradAccum micro-batches.
+            let first = state.data.position
+            var groups: [[Int]] = []
+            var pos = first
+            while groups.count < c.gradAccum && pos < n {
+                let end = min(n, pos + c.batchSize)
+                groups.append(Array(permutation[pos..<end]))
+                pos = end
+            }
+            let stepExamples = pos - first
+            optimizer.learningRate = Float(c.lr) * schedule.factor(at: state.step)
+            var lossSum = 0.0
+            for g in groups {
+                let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
+                let batch = data.train.batch(g, padId: padId, flipSeed: flipSeed)
+                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
+                // Weighting each micro-batch by its share of the step's examples makes the
+                // accumulated gradient equal to that of one batch holding them all.
+                (loss * (Float(g.count) / Float(stepExamples))).backward()
+                lossSum += Double(loss.value.scalar) * Double(g.count)
+            }
+            let loss = lossSum / Double(stepExamples)
+            guard loss.isFinite else {
+                model.zeroGrad()
+                hooks.progress?.finish()
+                let kept = FileManager.default.fileExists(atPath: runDir.lastCheckpoint.path)
+                    ? "the last good checkpoint is kept at \(runDir.lastCheckpoint.path)" : "no checkpoint had been written yet"
+                throw TuneError("loss became \(loss) at step \(state.step + 1) (epoch \(state.data.epoch + 1)); training stopped, \(kept)")
+            }
+            if c.clipNorm > 0 { clipGradientNorm(trainable, maxNorm: Float(c.clipNorm)) }
+            optimizer.step(trainable)
+            model.zeroGrad()
+
+            state.step += 1
+            state.data.position = pos
+            let epochEnded = pos >= n
+            if epochEnded {
+                state.data.epoch += 1
+                state.data.position = 0
+                permutation = state.data.permutation(count: n)
+            }
+            windowLoss += loss; windowSteps += 1; windowExamples += stepExamples
+            let epochFraction = Double(state.data.epoch) + Double(state.data.position) / Double(n)
+            let now = Date()
+            let rate = Double(windowExamples) / max(1e-9, now.timeIntervalSince(windowStart))
+            let overallRate = Double(state.step - progressStartStep) / max(1e-9, now.timeIntervalSince(progressStart))
+            hooks.progress?.update(step: state.step, total: totalSteps, epoch: min(state.data.epoch, c.epochs - 1), loss: loss,
+                                   examplesPerSecond: rate, eta: Double(totalSteps - state.step) / max(overallRate, 1e-9))
+            if c.logEvery > 0 && (state.step % c.logEvery == 0 || state.step == totalSteps) {
+                var r = MetricsRecord(step: state.step, epoch: epochFraction)
+                r.loss = windowLoss / Double(windowSteps)
+                r.lr = Double(optimizer.learningRate)
+                r.examplesPerSecond = rate
+                try metrics.append(r)
+                windowLoss = 0; windowSteps = 0; windowExamples = 0; windowStart = now
+            }
+
+            let evaluate = c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
+            if evaluate, let val = data.validation {
+                let result = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId)
+                var r = MetricsRecord(step: state.step, epoch: epochFraction)
+                r.valAccuracy = result.accuracy
+                r.valLoss = result.loss
+                try metrics.append(r)
+                var note = String(format: "step %d: validation accuracy %.2f %%, loss %.4f", state.step, result.accuracy * 100, result.loss)
+                if result.accuracy > (state.bestAccuracy ?? -1) {
+                    state.bestAccuracy = result.accuracy
+                    state.bestStep = state.step
+                    state.evaluationsWithoutImprovement = 0
+                    try Checkpoint.saveWeights(model, to: runDir.bestCheckpoint)
+                    note += " (best)"
+                } else {
+                    state.evaluationsWithoutImprovement += 1
+                    if c.patience > 0 && state.evaluationsWithoutImprovement >= c.patience {
+                        state.stoppedEarly = true
+                        note += "; no improvement in \(c.patience) evaluations, stopping early"
+                    }
+                }
+                hooks.progress?.line(note)
+            }
+            let checkpoint = c.checkpointEvery > 0 ? state.step % c.checkpointEvery == 0 : (evaluate || epochEnded)
+            if checkpoint || state.stoppedEarly || state.data.epoch >= c.epochs { try saveCheckpoint() }
+            if let k = hooks.abandonAfterStep, state.step >= k {
+                return TrainResult(outcome: .abandoned, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: nil,
+                                   bestAccuracy: state.bestAccuracy, labels: data.labels, seconds: Date().timeIntervalSince(start))
+            }
+        }
+        hooks.progress?.finish()
+        if state.stoppedEarly { outcome = .stoppedEarly }
+
+        var validation: EvalResult? = nil
+        if outcome != .interrupted {
+            // The final model is the best one by validation accuracy when there is validation data.
+            if data.validation != nil, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
+                try Checkpoint.loadWeights(runDir.bestCheckpoint, into: model)
+            }
+            if let val = data.validation { validation = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId) }
+            let tokenizerSource = isImage ? nil : URL(fileURLWithPath: c.model)
+            try ClassifierStore.saveFinal(model, labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
+        }
+        try? TrainingCurve.write(metrics: MetricsLog.read(runDir.metrics), to: runDir.curve)
+        return TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,
+                           bestAccuracy: state.bestAccuracy, labels: data.labels, seconds: Date().timeIntervalSince(start))
+    }
+}

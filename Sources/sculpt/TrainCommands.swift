@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import SculptCore
+import SculptTune
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Fine-tune a BERT checkpoint on text, or train a CNN/MLP on images; writes a run directory.")
+
+    @Option(help: "A YAML file of options (flag names as keys); flags override it.") var config: String?
+    @Option(help: "Continue the run in this directory from its last checkpoint.") var resume: String?
+    @Option(help: "cnn, mlp, or a BERT model directory.") var model: String?
+    @Option(help: "Training data: JSONL/CSV text, an IDX images file, or an MNIST-layout directory.") var data: String?
+    @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
+    @Option(help: "full, bitfit, lora, sparse or s2ft.") var method: String?
+    @Option var epochs: Int?
+    @Option var batchSize: Int?
+    @Option var lr: Double?
+    @Option var weightDecay: Double?
+    @Option var seed: UInt64?
+    @Option(help: "The run directory to create.") var out: String?
+    @Option(help: "Fraction of the training data held out for validation.") var valFraction: Double?
+    @Option var warmupRatio: Double?
+    @Option(help: "linear, cosine or constant.") var schedule: String?
+    @Option(help: "Max gradient norm (0: no clipping).") var clipNorm: Double?
+    @Option(help: "Micro-batches per optimiser step.") var gradAccum: Int?
+    @Option(help: "Evaluate every N steps (0: every epoch).") var evalEvery: Int?
+    @Option(help: "Checkpoint every N steps (0: at every evaluation).") var checkpointEvery: Int?
+    @Option(help: "Stop after N evaluations without improvement (0: never).") var patience: Int?
+    @Option var logEvery: Int?
+    @Option var evalBatchSize: Int?
+    @Option(help: "Threads (0: all cores).") var threads: Int?
+    @Option(help: "mean or cls.") var pooling: String?
+    @Option var maxLength: Int?
+    @Option(help: "CNN base channels / MLP hidden units.") var width: Int?
+    @Option(help: "CNN blocks per stage / MLP hidden layers.") var depth: Int?
+    @Flag(help: "Randomly mirror training images left-right.") var augmentFlip = false
+    @Option var textField: String?
+    @Option var labelField: String?
+    @Option var loraRank: Int?
+    @Option var loraAlpha: Double?
+    @Option var loraDropout: Double?
+    @Option(help: "Comma-separated module name suffixes or a full-match regex.") var loraTargets: String?
+    @Option var density: Double?
+
+    func run() throws {
+        var c = TrainConfig()
+        if let config { c = try TrainConfig.load(yaml: URL(fileURLWithPath: config)) }
+        if let resume { c.out = resume }
+        if let model { c.model = model }; if let data { c.data = data }; if let evalData { c.evalData = evalData }
+        if let method { c.method = method }; if let epochs { c.epochs = epochs }; if let batchSize { c.batchSize = batchSize }
+        if let lr { c.lr = lr }; if let weightDecay { c.weightDecay = weightDecay }; if let seed { c.seed = seed }
+        if let out, resume == nil { c.out = out }; if let valFraction { c.valFraction = valFraction }
+        if let warmupRatio { c.warmupRatio = warmupRatio }; if let schedule { c.schedule = schedule }
+        if let clipNorm { c.clipNorm = clipNorm }; if let gradAccum { c.gradAccum = gradAccum }; if let evalEvery { c.evalEvery = evalEvery }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }; if let patience { c.patience = patience }
+        if let logEvery { c.logEvery = logEvery }; if let evalBatchSize { c.evalBatchSize = evalBatchSize }; if let threads { c.threads = threads }
+        if let pooling { c.pooling = pooling }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
+        if let depth { c.depth = depth }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
+        if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
+        if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
+
+        let monitor = InterruptMonitor()
+        let result = try Trainer.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
+        var summary: [String: String] = ["outcome": result.outcome.rawValue, "steps": "\(result.steps)/\(result.totalSteps)",
+                                         "run": result.runDirectory.path, "seconds": String(format: "%.1f", result.seconds)]
+        if let v = result.validation { summary["val_accuracy"] = String(format: "%.4f", v.accuracy) }
+        print(jsonLine(summary))
+        if result.outcome == .interrupted { throw ExitCode(130) }
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Accuracy and loss of a run's final model (or a saved classifier) on a labelled file.")
+    @Argument(help: "A run directory or its final/ directory.") var modelDir: String
+    @Option(help: "Labelled data: JSONL/CSV text, an IDX images file or an MNIST directory (its t10k split).") var data: String
+    @Option var batchSize: Int = 64
+    @Option(help: "Threads (0: all cores).") var threads: Int = 0
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        let r = try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: modelDir), data: URL(fileURLWithPath: data), batchSize: batchSize, threads: threads)
+        if json { print(jsonLine(r.summary)); return }
+        print(table(["metric", "value"], [["accuracy", String(format: "%.4f", r.accuracy)], ["loss", String(format: "%.4f", r.loss)], ["examples", "\(r.examples)"]]))
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The predicted label of each input text, one per line.")
+    @Argument(help: "A run directory or its final/ directory.") var modelDir: String
+    @Option(help: "JSONL with the text field, or plain text one input per line.") var textsFile: String
+    @Option var batchSize: Int = 64
+    @Option(help: "Threads (0: all cores).") var threads: Int = 0
+
+    func run() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        for label in try Evaluation.predict(modelOrRun: URL(fileURLWithPath: modelDir), textsFile: URL(fileURLWithPath: textsFile), batchSize: batchSize, threads: threads) {
+            print(label)
+        }
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Train a small CNN on the bundled Fashion-MNIST test split and report held-out accuracy (about 2 minutes).")
+
+    func run() throws {
+        note("sculpt demo: a small ResNet-style CNN on 8,500 bundled Fashion-MNIST images, 1,500 held out")
+        let r = try SculptTune.Demo.run()
+        print(table(["class", "accuracy", "examples"], r.perClass.map { [$0.name, String(format: "%.1f %%", $0.accuracy * 100), "\($0.examples)"] }))
+        print(String(format: "held-out accuracy: %.2f %% (%d images) in %.0f s", r.accuracy * 100, r.perClass.reduce(0) { $0 + $1.examples }, r.seconds))
+        print("run directory: \(r.runDirectory.path)  curve: \(r.curve.path)")
+    }
+}

@@ -1,0 +1,75 @@
+import XCTest
+import SculptCore
+import SculptTestSupport
+@testable import SculptTune
+
+/// The errors the CLI prints come from these library calls: one line naming what and where.
+final class CommandTests: XCTestCase {
+    func testMissingDataFileIsNamed() {
+        var c = TrainConfig(); c.data = "/nonexistent/train-images-idx3-ubyte"; c.out = SharedData.temporaryDirectory().path
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("/nonexistent/train-images-idx3-ubyte"), "\($0)") }
+    }
+
+    func testTextDataWithImageModelIsExplained() throws {
+        let dir = SharedData.temporaryDirectory()
+        var c = TrainConfig(); c.model = "cnn"; c.out = dir.appendingPathComponent("r").path
+        c.data = try Fixtures.write("{\"text\": \"a\", \"label\": \"x\"}\n", "t.jsonl", in: dir).path
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("is text; --model cnn trains on images"), "\($0)") }
+    }
+
+    func testBadOptionsAreNamed() {
+        var c = TrainConfig(); c.data = "x"
+        c.method = "magic"
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--method"), "\($0)") }
+        c.method = "full"; c.valFraction = 1.5
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--val-fraction"), "\($0)") }
+        c.valFraction = 0.1; c.model = "/no/such/model"
+        XCTAssertThrowsError(try ClassifierStore.build(c, classes: 2, imageSize: (0, 0))) { XCTAssertTrue("\($0)".contains("--model /no/such/model"), "\($0)") }
+    }
+
+    func testMethodsOfTheMethodsBranchSayNotAvailable() throws {
+        let dir = SharedData.temporaryDirectory()
+        var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))
+        c.method = "lora"
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("not available yet"), "\($0)") }
+    }
+
+    func testExistingRunNeedsResumeAndResumeNeedsRun() throws {
+        let dir = SharedData.temporaryDirectory()
+        var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))
+        c.epochs = 1
+        _ = try Trainer.run(c)
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("already holds a run"), "\($0)") }
+        c.out = dir.appendingPathComponent("none").path
+        XCTAssertThrowsError(try Trainer.run(c, resume: true)) { XCTAssertTrue("\($0)".contains("run.json"), "\($0)") }
+        XCTAssertThrowsError(try Evaluation.evaluate(modelOrRun: dir, data: dir)) { XCTAssertTrue("\($0)".contains("classifier.json"), "\($0)") }
+    }
+
+    func testYAMLConfigAndUnknownKeys() throws {
+        let dir = SharedData.temporaryDirectory()
+        let good = try Fixtures.write("model: mlp\nbatch-size: 12\nlr: 0.005\nschedule: cosine\neval-data: t.idx\n", "run.yaml", in: dir)
+        let c = try TrainConfig.load(yaml: good)
+        XCTAssertEqual(c.batchSize, 12)
+        XCTAssertEqual(c.lr, 0.005)
+        XCTAssertEqual(c.schedule, "cosine")
+        XCTAssertEqual(c.evalData, "t.idx")
+        XCTAssertEqual(c.epochs, TrainConfig().epochs)
+        let bad = try Fixtures.write("batch_size: 12\n", "bad.yaml", in: dir)
+        XCTAssertThrowsError(try TrainConfig.load(yaml: bad)) { XCTAssertTrue("\($0)".contains("unknown option \"batch_size\""), "\($0)") }
+        let wrongType = try Fixtures.write("epochs: many\n", "t.yaml", in: dir)
+        XCTAssertThrowsError(try TrainConfig.load(yaml: wrongType)) { XCTAssertTrue("\($0)".contains("epochs"), "\($0)") }
+    }
+
+    func testSVGPlotHasAxesSeriesAndLegend() {
+        let p = SVGLinePlot(title: "T", xLabel: "step", yLabel: "loss",
+                            series: [.init(name: "train <loss>", points: [(0, 2.5), (10, 1.0), (20, 0.4)], color: "#123456")])
+        let svg = p.svg()
+        XCTAssertTrue(svg.hasPrefix("<svg"))
+        XCTAssertTrue(svg.contains("<polyline"))
+        XCTAssertTrue(svg.contains("train &lt;loss&gt;"))
+        XCTAssertTrue(svg.contains(">step<"))
+        let ticks = SVGLinePlot.ticks(0, 1)
+        XCTAssertEqual(ticks.count, 6)
+        XCTAssertEqual(ticks.last ?? 0, 1, accuracy: 1e-9)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import SculptCore
+import SculptTune
+
+/// Small synthetic datasets written to temporary directories.
+enum Fixtures {
+    /// An MNIST-named IDX pair of `count` 8×8 images in `classes` classes: class k lights up
+    /// row k (plus noise), so tiny models learn it in a few steps.
+    static func idx(in dir: URL, count: Int = 96, classes: Int = 4, side: Int = 8, seed: UInt64 = 1, prefix: String = "train") throws -> URL {
+        var rng = SeededRNG(seed: seed)
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0..<count {
+            let k = i % classes
+            labels.append(UInt8(k))
+            for r in 0..<side { for _ in 0..<side { pixels.append(r == k ? 200 : UInt8(rng.next() % 60)) } }
+        }
+        let images = dir.appendingPathComponent("\(prefix)-images-idx3-ubyte")
+        try (header(0x803, [count, side, side]) + pixels).write(to: images)
+        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+        return images
+    }
+
+    static func header(_ magic: UInt32, _ dims: [Int]) -> Data {
+        var d = Data()
+        for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
+        return d
+    }
+
+    static func write(_ text: String, _ name: String, in dir: URL) throws -> URL {
+        let url = dir.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url
+    }
+
+    /// A config for a fast image run.
+    static func imageConfig(data: URL, out: URL, model: String = "mlp") -> TrainConfig {
+        var c = TrainConfig()
+        c.model = model
+        c.data = data.path
+        c.out = out.path
+        c.width = model == "cnn" ? 4 : 16
+        c.depth = 1
+        c.epochs = 2
+        c.batchSize = 8
+        c.lr = 1e-2
+        c.valFraction = 0.25
+        c.logEvery = 1
+        c.threads = 1
+        return c
+    }
+}

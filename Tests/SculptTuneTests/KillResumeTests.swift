@@ -1,0 +1,62 @@
+import XCTest
+import Foundation
+import SculptCore
+import SculptIO
+import SculptTestSupport
+@testable import SculptTune
+
+/// A real `sculpt train` process killed with SIGKILL mid-run, then resumed, ends with the
+/// same weights as an uninterrupted run. Needs the built executable (skips without it).
+final class KillResumeTests: XCTestCase {
+    func sculptBinary() throws -> URL {
+        for config in ["debug", "release"] {
+            let url = SharedData.repoRoot.appendingPathComponent(".build/\(config)/sculpt")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        throw XCTSkip("skipped: no built sculpt executable under .build (run `swift build` first)")
+    }
+
+    func train(_ binary: URL, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = ["train"] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func testSIGKILLMidEpochThenResumeIsBitIdentical() throws {
+        let binary = try sculptBinary()
+        let dir = SharedData.temporaryDirectory()
+        let data = try Fixtures.idx(in: dir, count: 2000, side: 12)
+        let common = ["--model", "cnn", "--width", "8", "--data", data.path, "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
+                      "--seed", "4", "--checkpoint-every", "5", "--threads", "1", "--val-fraction", "0.1", "--log-every", "1"]
+        let fullDir = dir.appendingPathComponent("full"), killedDir = dir.appendingPathComponent("killed")
+        let full = try train(binary, common + ["--out", fullDir.path])
+        full.waitUntilExit()
+        XCTAssertEqual(full.terminationStatus, 0)
+
+        let victim = try train(binary, common + ["--out", killedDir.path])
+        // Kill once a checkpoint exists and the run is some steps past it, in the first epoch.
+        let ckpt = RunDirectory(killedDir).lastCheckpoint
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let steps = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
+            if FileManager.default.fileExists(atPath: ckpt.path), steps >= 17 { break }
+            usleep(2_000)
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+        let killedAt = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
+        XCTAssertLessThan(killedAt, 113, "killed mid-epoch 1 (113 steps per epoch)")
+
+        let resumed = try train(binary, ["--resume", killedDir.path])
+        resumed.waitUntilExit()
+        XCTAssertEqual(resumed.terminationStatus, 0)
+        let a = try Data(contentsOf: fullDir.appendingPathComponent("final/model.safetensors"))
+        let b = try Data(contentsOf: killedDir.appendingPathComponent("final/model.safetensors"))
+        XCTAssertEqual(a, b, "resumed weights differ from the uninterrupted run")
+    }
+}
