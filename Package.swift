@@ -25,19 +25,28 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptSearch", targets: ["SculptSearch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The evaluation store of the search (needs libsqlite3-dev on Linux).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
+        // Search machinery (to be folded into SculptSubnet once the super-networks exist).
+        .target(
+            name: "SculptSearch",
+            dependencies: ["SculptCore", "SculptIO", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: computeSettings
+        ),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -47,6 +56,7 @@ let package = Package(
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptSearchTests", dependencies: ["SculptSearch", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
 )
