@@ -263,9 +263,9 @@ public struct FittedPredictor: Sendable {
     public var kind: PredictorKind
     public var model: Regressor
     public var encoder: FeatureEncoder
-    /// Held-out RMSE of every candidate kind (k-fold CV).
-    public var cvRMSE: [PredictorKind: Double]
-    /// CV RMSE of the chosen kind divided by the targets' standard deviation (0 = perfect,
+    /// Held-out RMSE of every candidate (k-fold CV on the same folds), keyed "kind/features".
+    public var cvRMSE: [String: Double]
+    /// CV RMSE of the chosen candidate divided by the targets' standard deviation (0 = perfect,
     /// 1 = no better than predicting the mean).
     public var relativeError: Double
 
@@ -274,7 +274,11 @@ public struct FittedPredictor: Sendable {
 
 public struct PredictorOptions: Sendable, Codable, Equatable {
     public var kinds: [PredictorKind] = [.ridge, .mlp]
-    public var features: FeatureKind = .oneHot
+    /// Ridge tries every feature kind listed (it is cheap): normalized values fit quantities
+    /// linear in the chosen sizes (MACs, params, latency) with few samples, one-hot fits any
+    /// additive function once there are enough samples.
+    public var ridgeFeatures: [FeatureKind] = [.normalized, .oneHot]
+    public var mlpFeatures: FeatureKind = .oneHot
     public var folds = 5
     public var mlp = MLPRegressor.Options()
     /// The MLP must beat ridge's CV error by this factor to be chosen: the simpler model wins
@@ -283,32 +287,37 @@ public struct PredictorOptions: Sendable, Codable, Equatable {
     public init() {}
 }
 
-/// Fits every candidate kind, compares them by k-fold CV on the same folds, refits the best on
+/// Fits every candidate, compares them by k-fold CV on the same folds, refits the best on
 /// all data.
 public func fitPredictor(space: SearchSpace, encodings: [[Int]], targets: [Double],
                          options: PredictorOptions = PredictorOptions(), seed: UInt64) throws -> FittedPredictor {
     let minimum = max(4, options.folds)
     guard encodings.count >= minimum else { throw PredictorError.tooFewSamples(encodings.count, needed: minimum) }
-    let encoder = FeatureEncoder(space: space, kind: options.features)
-    let x = encodings.map(encoder.features)
     var rng = SeededRNG(seed: seed)
-    let folds = kFolds(count: x.count, k: options.folds, using: &rng)
-    var errors: [PredictorKind: Double] = [:]
-    var ridge: RidgeRegressor?
-    if options.kinds.contains(.ridge) {
-        let (r, e) = try RidgeRegressor.fitCV(x, targets, folds: folds)
-        ridge = r; errors[.ridge] = e
-    }
+    let folds = kFolds(count: encodings.count, k: options.folds, using: &rng)
     let mlpSeed = rng.next()
-    if options.kinds.contains(.mlp) {
-        errors[.mlp] = crossValidatedRMSE(x, targets, folds: folds) { MLPRegressor.fit($0, $1, options: options.mlp, seed: mlpSeed) }
+    var errors: [String: Double] = [:]
+    var best: (kind: PredictorKind, model: Regressor, encoder: FeatureEncoder, rmse: Double)?
+    if options.kinds.contains(.ridge) {
+        for f in options.ridgeFeatures {
+            let enc = FeatureEncoder(space: space, kind: f)
+            let (r, e) = try RidgeRegressor.fitCV(encodings.map(enc.features), targets, folds: folds)
+            errors["ridge/\(f.rawValue)"] = e
+            if e < (best?.rmse ?? .infinity) { best = (.ridge, r, enc, e) }
+        }
     }
-    let useMLP: Bool
-    if let r = errors[.ridge], let m = errors[.mlp] { useMLP = m < options.mlpMargin * r } else { useMLP = errors[.mlp] != nil }
-    let kind: PredictorKind = useMLP ? .mlp : .ridge
-    let model: Regressor = useMLP ? MLPRegressor.fit(x, targets, options: options.mlp, seed: mlpSeed) : ridge!
+    if options.kinds.contains(.mlp) {
+        let enc = FeatureEncoder(space: space, kind: options.mlpFeatures)
+        let x = encodings.map(enc.features)
+        let e = crossValidatedRMSE(x, targets, folds: folds) { MLPRegressor.fit($0, $1, options: options.mlp, seed: mlpSeed) }
+        errors["mlp/\(options.mlpFeatures.rawValue)"] = e
+        if best == nil || e < options.mlpMargin * best!.rmse {
+            best = (.mlp, MLPRegressor.fit(x, targets, options: options.mlp, seed: mlpSeed), enc, e)
+        }
+    }
+    guard let chosen = best else { throw PredictorError.tooFewSamples(encodings.count, needed: minimum) }
     let mean = targets.reduce(0, +) / Double(targets.count)
     let std = (targets.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(targets.count)).squareRoot()
-    return FittedPredictor(kind: kind, model: model, encoder: encoder, cvRMSE: errors,
-                           relativeError: std > 0 ? errors[kind]! / std : 0)
+    return FittedPredictor(kind: chosen.kind, model: chosen.model, encoder: chosen.encoder, cvRMSE: errors,
+                           relativeError: std > 0 ? chosen.rmse / std : 0)
 }
