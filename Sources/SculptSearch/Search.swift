@@ -234,7 +234,8 @@ public final class Searcher {
             case (.nsga2, true):
                 let (cands, r) = try predictorCandidates(pop: pop, variation: variation, round: round, rng: &rng)
                 reports = r
-                batch = fresh(cands.map(\.0), count: min(config.population, budgetLeft), rng: &rng)
+                let picked = selectByPredictedGain(cands, count: min(config.population, budgetLeft))
+                batch = fresh(picked, count: min(config.population, budgetLeft), rng: &rng)
                 // Remember what the predictors said, to be stored beside the measurement.
                 var said: [[Int]: [String: Double]] = [:]
                 for (e, p) in cands { said[e] = p }
@@ -288,6 +289,34 @@ public final class Searcher {
         }
         let ranked = spop.crowdedOrder.map { spop.members[$0].genome }
         return (ranked.map { ($0, predict($0)) }, reports)
+    }
+
+    /// Greedy choice of the candidates whose predicted objectives add the most hypervolume to
+    /// the real front plus the candidates already chosen (so the batch spreads along the
+    /// front instead of crowding one region); the rest follow in the surrogate's crowded order.
+    func selectByPredictedGain(_ cands: [([Int], [String: Double])], count: Int) -> [[Int]] {
+        let real = evaluatedIndividuals.filter { $0.violation <= 0 }.map(\.objectives)
+        var base = Pareto.frontIndices(real).map { real[$0] }
+        var pool: [(e: [Int], f: [Double])] = []
+        var seen = Set<[Int]>()
+        for (e, v) in cands where known[e] == nil && !seen.contains(e) {
+            let ind = individual(e, v)
+            guard ind.violation <= 0 else { continue }
+            seen.insert(e); pool.append((e, ind.objectives))
+        }
+        var chosen: [[Int]] = []
+        var baseHV = (try? Hypervolume.compute(base, reference: reference)) ?? 0
+        while chosen.count < count && !pool.isEmpty {
+            var bestGain = 0.0, bestIndex = -1
+            for (i, c) in pool.enumerated() {
+                let g = ((try? Hypervolume.compute(base + [c.f], reference: reference)) ?? 0) - baseHV
+                if g > bestGain { bestGain = g; bestIndex = i }
+            }
+            guard bestIndex >= 0 else { break }
+            let c = pool.remove(at: bestIndex)
+            chosen.append(c.e); base.append(c.f); baseHV += bestGain
+        }
+        return chosen + cands.map(\.0).filter { !chosen.contains($0) }
     }
 
     func result(rounds: Int) -> SearchResult {
