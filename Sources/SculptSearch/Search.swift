@@ -364,3 +364,14 @@ public struct SyntheticProblem: Sendable {
 
     public static let objectives = [ObjectiveSpec("accuracy", .max), ObjectiveSpec("latency", .min)]
 }
+
+/// The synthetic problem searched with the real machinery (store, resume, progress): what
+/// `sculpt search-benchmark synthetic` runs, and the shape `sculpt search` will have once a
+/// super-network supplies the evaluator.
+public func runSyntheticSearch(_ config: SearchConfig, dbPath: String?, searchId: String? = nil,
+                               progress: ((SearchProgress) -> Void)? = nil) throws -> SearchResult {
+    let problem = SyntheticProblem()
+    let store = try dbPath.map { try EvaluationStore(path: $0) }
+    return try Searcher(space: problem.space, evaluator: problem.evaluator, config: config, store: store,
+                        searchId: searchId, progress: progress).run()
+}
