@@ -362,6 +362,12 @@ public struct SyntheticProblem: Sendable {
 
     public var evaluator: FunctionEvaluator { FunctionEvaluator { self.evaluate($0) } }
 
+    /// (accuracy, latency) just worse than the space's extremes, so every search of this
+    /// problem is measured against the same point.
+    public var referencePoint: [Double] {
+        [evaluate(space.minEncoding)["accuracy"]! - 0.01, evaluate(space.maxEncoding)["latency"]! + 1]
+    }
+
     public static let objectives = [ObjectiveSpec("accuracy", .max), ObjectiveSpec("latency", .min)]
 }
 
@@ -371,6 +377,8 @@ public struct SyntheticProblem: Sendable {
 public func runSyntheticSearch(_ config: SearchConfig, dbPath: String?, searchId: String? = nil,
                                progress: ((SearchProgress) -> Void)? = nil) throws -> SearchResult {
     let problem = SyntheticProblem()
+    var config = config
+    if config.referencePoint == nil { config.referencePoint = problem.referencePoint }
     let store = try dbPath.map { try EvaluationStore(path: $0) }
     return try Searcher(space: problem.space, evaluator: problem.evaluator, config: config, store: store,
                         searchId: searchId, progress: progress).run()

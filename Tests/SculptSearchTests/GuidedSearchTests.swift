@@ -8,8 +8,7 @@ final class GuidedSearchTests: XCTestCase {
     func testPredictorGuidedBeatsPlainNSGA2() throws {
         let p = SyntheticProblem()
         // One reference point for both: just worse than the extremes of the space.
-        let lo = p.evaluate(p.space.minEncoding), hi = p.evaluate(p.space.maxEncoding)
-        let ref = [lo["accuracy"]! - 0.01, hi["latency"]! + 1]
+        let ref = p.referencePoint
         var wins = 0
         let seeds: [UInt64] = [1, 2, 3]
         for seed in seeds {

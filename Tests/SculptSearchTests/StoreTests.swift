@@ -5,7 +5,7 @@ import SculptTestSupport
 import XCTest
 
 /// Counts evaluator calls and can fail after a number of them, to stand in for a kill.
-final class CountingEvaluator: SubnetEvaluator, @unchecked Sendable {
+final class CountingEvaluator: SubnetEvaluator {
     let problem = SyntheticProblem()
     var calls = 0
     var failAfter: Int?
