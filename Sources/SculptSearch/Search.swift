@@ -127,7 +127,11 @@ public final class Searcher {
             values = try evaluator.evaluate(e, objectives: config.objectives)
             let seconds = Date().timeIntervalSince(t0)
             for n in needed where values[n] == nil { throw ObjectiveError.missingMeasurement(n) }
-            try store?.record(e, space: space, values: values, predicted: predicted, seconds: seconds, searchId: searchId)
+            if let s = store {
+                // Use what the store holds: if another search measured some of these keys
+                // first, its values win, and a replay will read exactly these.
+                values = try s.record(e, space: space, values: values, predicted: predicted, seconds: seconds, searchId: searchId).values
+            }
         }
         known[e] = values
         order.append(e)

@@ -5,6 +5,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
     case notSQLite(String)
     case foreign(String, reason: String)
     case corrupt(String, reason: String)
+    case cannotOpen(String, reason: String)
     case newerFormat(String, version: Int)
     case searchMismatch(id: String, reason: String)
     case unknownSearch(String, known: [String])
@@ -16,6 +17,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
         case .notSQLite(let p): return "\(p) is not an SQLite file (corrupt or another kind of file)"
         case .foreign(let p, let r): return "\(p) is an SQLite file but not a Sculpt evaluation store (\(r))"
         case .corrupt(let p, let r): return "\(p) is a damaged SQLite file: \(r)"
+        case .cannotOpen(let p, let r): return "cannot open the evaluation store \(p): \(r)"
         case .newerFormat(let p, let v): return "\(p) is a Sculpt store of format version \(v), newer than this build reads (\(EvaluationStore.formatVersion))"
         case .searchMismatch(let id, let r): return "search \"\(id)\" already exists in the store with \(r); use another --search-id"
         case .unknownSearch(let id, let known): return "no search \"\(id)\" in the store (searches: \(known.isEmpty ? "none" : known.joined(separator: ", ")))"
@@ -92,7 +94,8 @@ public final class EvaluationStore: Sendable {
     static func classify(_ e: DatabaseError, _ path: String) -> StoreError {
         switch e.resultCode {
         case .SQLITE_NOTADB: return .notSQLite(path)
-        default: return .corrupt(path, reason: e.message ?? "\(e.resultCode)")
+        case .SQLITE_CORRUPT: return .corrupt(path, reason: e.message ?? "\(e.resultCode)")
+        default: return .cannotOpen(path, reason: e.message ?? "\(e.resultCode)")
         }
     }
 

@@ -70,6 +70,8 @@ final class StoreTests: XCTestCase {
         XCTAssertThrowsError(try EvaluationStore(path: foreign.path)) {
             XCTAssertEqual("\($0)", "\(foreign.path) is an SQLite file but not a Sculpt evaluation store (no sculpt_meta table; tables: notes)")
         }
+        let nowhere = dir.appendingPathComponent("missing/dir/e.sqlite").path
+        XCTAssertThrowsError(try EvaluationStore(path: nowhere)) { XCTAssertTrue("\($0)".hasPrefix("cannot open the evaluation store \(nowhere): "), "\($0)") }
         // A Sculpt store whose pages were damaged after the header.
         let good = dir.appendingPathComponent("good.sqlite")
         _ = try EvaluationStore(path: good.path)
@@ -80,7 +82,7 @@ final class StoreTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: good.path + "-shm")
         XCTAssertThrowsError(try EvaluationStore(path: good.path)) { e in
             print("damaged store: \(e)")
-            XCTAssertTrue(e is StoreError)
+            XCTAssertTrue("\(e)".hasPrefix("\(good.path) is a damaged SQLite file: "), "\(e)")
         }
     }
 
