@@ -109,6 +109,7 @@ public enum ObjectiveError: Error, CustomStringConvertible, Equatable {
     case badConstraint(String)
     case impossibleConstraint(Constraint, bestValue: Double)
     case missingMeasurement(String)
+    case nonFinite(String, encoding: [Int])
 
     public var description: String {
         switch self {
@@ -122,6 +123,7 @@ public enum ObjectiveError: Error, CustomStringConvertible, Equatable {
         case .impossibleConstraint(let c, let v):
             return "impossible constraint \(c): the best sub-network in the space for it measures \(c.name)=\(v)"
         case .missingMeasurement(let n): return "the evaluator returned no value for \"\(n)\""
+        case .nonFinite(let n, let e): return "the evaluator returned a non-finite \"\(n)\" for sub-network [\(e.map(String.init).joined(separator: ","))]"
         }
     }
 }

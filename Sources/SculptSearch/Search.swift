@@ -126,7 +126,11 @@ public final class Searcher {
             evaluatorCalls += 1
             values = try evaluator.evaluate(e, objectives: config.objectives)
             let seconds = Date().timeIntervalSince(t0)
-            for n in needed where values[n] == nil { throw ObjectiveError.missingMeasurement(n) }
+            for n in needed.sorted() {
+                guard let v = values[n] else { throw ObjectiveError.missingMeasurement(n) }
+                // NaN would poison sorting and the store's replay; refuse it where it appears.
+                guard v.isFinite else { throw ObjectiveError.nonFinite(n, encoding: e) }
+            }
             if let s = store {
                 // Use what the store holds: if another search measured some of these keys
                 // first, its values win, and a replay will read exactly these.
@@ -375,15 +379,23 @@ public struct SyntheticProblem: Sendable {
     public static let objectives = [ObjectiveSpec("accuracy", .max), ObjectiveSpec("latency", .min)]
 }
 
+/// One search against a store file: what `sculpt search RUN_DIR ...` will call once a
+/// super-network supplies the space and the evaluator (the CLI parses `--objectives` with
+/// `ObjectiveSpec.parseList`, constraints with `Constraint.fromOptions`, and prints progress).
+/// Running it again with the same settings and store resumes where it stopped.
+public func runSearch(space: SearchSpace, evaluator: SubnetEvaluator, config: SearchConfig, dbPath: String?,
+                      searchId: String? = nil, progress: ((SearchProgress) -> Void)? = nil) throws -> SearchResult {
+    let store = try dbPath.map { try EvaluationStore(path: $0) }
+    return try Searcher(space: space, evaluator: evaluator, config: config, store: store, searchId: searchId, progress: progress).run()
+}
+
 /// The synthetic problem searched with the real machinery (store, resume, progress): what
-/// `sculpt search-benchmark synthetic` runs, and the shape `sculpt search` will have once a
-/// super-network supplies the evaluator.
+/// `sculpt search-benchmark synthetic` runs.
 public func runSyntheticSearch(_ config: SearchConfig, dbPath: String?, searchId: String? = nil,
                                progress: ((SearchProgress) -> Void)? = nil) throws -> SearchResult {
     let problem = SyntheticProblem()
     var config = config
     if config.referencePoint == nil { config.referencePoint = problem.referencePoint }
-    let store = try dbPath.map { try EvaluationStore(path: $0) }
-    return try Searcher(space: problem.space, evaluator: problem.evaluator, config: config, store: store,
-                        searchId: searchId, progress: progress).run()
+    return try runSearch(space: problem.space, evaluator: problem.evaluator, config: config, dbPath: dbPath,
+                         searchId: searchId, progress: progress)
 }

@@ -82,6 +82,19 @@ final class SearchSpaceTests: XCTestCase {
         XCTAssertEqual(s.evaluatorCalls, 2, "found out from the two extremes, before spending the population")
     }
 
+    func testEvaluatorErrorsAreClear() throws {
+        let space = SearchSpace.uniform(count: 2, choices: [1, 2])
+        let config = SearchConfig(objectives: SyntheticProblem.objectives, evaluations: 4, population: 2)
+        let missing = FunctionEvaluator { _ in ["accuracy": 0.5] }
+        XCTAssertThrowsError(try Searcher(space: space, evaluator: missing, config: config).run()) {
+            XCTAssertEqual("\($0)", "the evaluator returned no value for \"latency\"")
+        }
+        let nan = FunctionEvaluator { _ in ["accuracy": .nan, "latency": 1] }
+        XCTAssertThrowsError(try Searcher(space: space, evaluator: nan, config: config).run()) {
+            XCTAssertEqual("\($0)", "the evaluator returned a non-finite \"accuracy\" for sub-network [0,0]")
+        }
+    }
+
     func testConstrainedSearchKeepsFrontFeasible() throws {
         let p = SyntheticProblem()
         var config = SearchConfig(objectives: SyntheticProblem.objectives, evaluations: 200, population: 20)
