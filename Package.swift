@@ -25,10 +25,12 @@ let package = Package(
         .library(name: "SculptNN", targets: ["SculptNN"]),
         .library(name: "SculptIO", targets: ["SculptIO"]),
         .library(name: "SculptModels", targets: ["SculptModels"]),
+        .library(name: "SculptMerge", targets: ["SculptMerge"]),
         .library(name: "SculptSearch", targets: ["SculptSearch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         // The evaluation store of the search (needs libsqlite3-dev on Linux).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
@@ -37,7 +39,10 @@ let package = Package(
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
-        // Search machinery (to be folded into SculptSubnet once the super-networks exist).
+        .target(name: "SculptSubnet", dependencies: ["SculptModels"], swiftSettings: computeSettings),
+        .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
+                swiftSettings: computeSettings),
+        // Search machinery (to be folded into SculptSubnet once its super-networks plug in).
         .target(
             name: "SculptSearch",
             dependencies: ["SculptCore", "SculptIO", .product(name: "GRDB", package: "GRDB.swift")],
@@ -46,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSearch",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptSubnet", "SculptMerge", "SculptSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -56,6 +61,8 @@ let package = Package(
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptSearch", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptSearchTests", dependencies: ["SculptSearch", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
     ]

@@ -162,6 +162,23 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(start: base + info.fileRange.lowerBound, count: info.byteCount))
     }
 
+    /// Drops the tensor's pages from this process's resident set (`madvise(MADV_DONTNEED)`
+    /// on the page range around it). The mapping is read-only and private, so nothing is lost:
+    /// a later read faults the pages back in from the page cache. Streaming consumers (merges,
+    /// diffs) call this after each tensor so resident memory stays at a few tensors instead of
+    /// growing to the sum of every file read.
+    /// `bytes` limits it to a byte range of the tensor (for consumers that stream a large
+    /// tensor in chunks).
+    public func evict(_ name: String, bytes: Range<Int>? = nil) {
+        guard let info = header.tensors[name], info.byteCount > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let r = bytes.map { (info.fileRange.lowerBound + max($0.lowerBound, 0))..<(info.fileRange.lowerBound + min($0.upperBound, info.byteCount)) } ?? info.fileRange
+        guard !r.isEmpty else { return }
+        let start = r.lowerBound / page * page
+        let end = min((r.upperBound + page - 1) / page * page, (mappedLength + page - 1) / page * page)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+    }
+
     /// A copy of the tensor's bytes.
     public func rawData(_ name: String) throws -> Data {
         try withRawBytes(name) { Data($0) }

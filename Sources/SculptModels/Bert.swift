@@ -2,6 +2,24 @@ import SculptCore
 import SculptNN
 import SculptIO
 
+/// Draws initial weights, or gives zeros when a checkpoint will overwrite them anyway.
+public struct WeightInitializer {
+    public var rng: SeededRNG
+    public let random: Bool
+
+    public init(seed: UInt64, random: Bool = true) {
+        rng = SeededRNG(seed: seed)
+        self.random = random
+    }
+
+    public mutating func normal(_ shape: [Int], std: Float) -> Tensor {
+        random ? Tensor.randomNormal(shape, std: std, using: &rng) : Tensor.zeros(shape)
+    }
+
+    /// An independent generator for a sub-module (dropout streams).
+    public mutating func split() -> SeededRNG { rng.split() }
+}
+
 extension TokenizedBatch {
     /// A batch from ids alone: every position attended, token type 0.
     public init(batchSize: Int, sequenceLength: Int, inputIds: [Int32], attentionMask: [Int32]? = nil) {
@@ -24,11 +42,11 @@ public final class BertEmbeddings: Module {
     public let layerNorm: LayerNorm
     public let dropout: Dropout
 
-    init(_ c: BertConfig, rng: inout SeededRNG) {
+    init(_ c: BertConfig, rng: inout WeightInitializer) {
         let std = Float(c.initializerRange)
-        wordEmbeddings = Embedding(weight: Tensor.randomNormal([c.vocabSize, c.hiddenSize], std: std, using: &rng))
-        positionEmbeddings = Embedding(weight: Tensor.randomNormal([c.maxPositionEmbeddings, c.hiddenSize], std: std, using: &rng))
-        tokenTypeEmbeddings = Embedding(weight: Tensor.randomNormal([c.typeVocabSize, c.hiddenSize], std: std, using: &rng))
+        wordEmbeddings = Embedding(weight: rng.normal([c.vocabSize, c.hiddenSize], std: std))
+        positionEmbeddings = Embedding(weight: rng.normal([c.maxPositionEmbeddings, c.hiddenSize], std: std))
+        tokenTypeEmbeddings = Embedding(weight: rng.normal([c.typeVocabSize, c.hiddenSize], std: std))
         layerNorm = LayerNorm(c.hiddenSize, eps: Float(c.layerNormEps))
         dropout = Dropout(p: Float(c.hiddenDropoutProb), rng: rng.split())
     }
@@ -55,9 +73,9 @@ public final class BertSelfAttention: Module {
     public let dropout: Dropout
     public let headDim: Int
 
-    init(hidden: Int, heads: Int, headDim: Int, dropoutProb: Float, rng: inout SeededRNG, std: Float) {
+    init(hidden: Int, heads: Int, headDim: Int, dropoutProb: Float, rng: inout WeightInitializer, std: Float) {
         func projection() -> Linear {
-            Linear(weight: Tensor.randomNormal([heads * headDim, hidden], std: std, using: &rng), bias: Tensor.zeros([heads * headDim]))
+            Linear(weight: rng.normal([heads * headDim, hidden], std: std), bias: Tensor.zeros([heads * headDim]))
         }
         query = projection(); key = projection(); value = projection()
         dropout = Dropout(p: dropoutProb, rng: rng.split())
@@ -65,19 +83,29 @@ public final class BertSelfAttention: Module {
     }
 
     public var heads: Int { query.outFeatures / headDim }
+    /// Heads the forward pass uses now (leading heads when a sub-network is active).
+    public var activeHeads: Int { query.activeShape.out / headDim }
 
     public var children: [(String, any Module)] { [("query", query), ("key", key), ("value", value), ("dropout", dropout)] }
 
     /// x: [B·S, H] → context [B·S, heads·headDim].
     func callAsFunction(_ x: Variable, batch: Int, sequence: Int, keyMask: Tensor?) -> Variable {
-        let h = heads
+        let h = activeHeads
         if h == 0 { return Variable(Tensor.zeros([batch * sequence, 0])) }
-        func split(_ t: Variable) -> Variable { t.reshaped([batch, sequence, h, headDim]).permuted([0, 2, 1, 3]) }
-        let q = split(query(x)), k = split(key(x)), v = split(value(x))
-        let scores = matmul(q, k, transposeB: true)                      // [B, h, S, S]
-        let probs = dropout(maskedSoftmax(scores, scale: 1 / Float(headDim).squareRoot(), keyMask: keyMask))
-        let context = matmul(probs, v)                                   // [B, h, S, d]
-        return context.permuted([0, 2, 1, 3]).reshaped([batch * sequence, h * headDim])
+        // One GEMM for query, key and value by their stacked weights (when the projections are
+        // plain); the fused attention then reads each head in place.
+        let projections = [query, key, value]
+        let qkv: Variable
+        if projections.allSatisfy({ $0.isPlain }) {
+            let parts = projections.map { $0.activeParameters() }
+            let w = concat(parts.map(\.weight), axis: 0)
+            let y = matmul(x, w, transposeB: true)
+            qkv = parts.allSatisfy({ $0.bias != nil }) ? y + concat(parts.map { $0.bias! }, axis: 0) : y
+        } else {
+            qkv = concat(projections.map { $0(x) }, axis: 1)
+        }
+        let shape = AttentionShape(batch: batch, sequence: sequence, heads: h, headDim: headDim)
+        return fusedSelfAttention(qkv, shape: shape, keyMask: keyMask, dropout: training ? dropout.p : 0, rng: &dropout.rng)
     }
 }
 
@@ -89,8 +117,8 @@ public final class BertResidualOutput: Module {
     public let layerNorm: LayerNorm
     public let dropout: Dropout
 
-    init(inFeatures: Int, hidden: Int, eps: Float, dropoutProb: Float, rng: inout SeededRNG, std: Float) {
-        dense = Linear(weight: Tensor.randomNormal([hidden, inFeatures], std: std, using: &rng), bias: Tensor.zeros([hidden]))
+    init(inFeatures: Int, hidden: Int, eps: Float, dropoutProb: Float, rng: inout WeightInitializer, std: Float) {
+        dense = Linear(weight: rng.normal([hidden, inFeatures], std: std), bias: Tensor.zeros([hidden]))
         layerNorm = LayerNorm(hidden, eps: eps)
         dropout = Dropout(p: dropoutProb, rng: rng.split())
     }
@@ -137,14 +165,14 @@ public final class BertLayer: Module {
     public let intermediate: BertIntermediate
     public let output: BertResidualOutput
 
-    init(_ c: BertConfig, layer: Int, rng: inout SeededRNG) throws {
+    init(_ c: BertConfig, layer: Int, rng: inout WeightInitializer) throws {
         let std = Float(c.initializerRange), eps = Float(c.layerNormEps)
         let heads = c.numHeads(layer: layer), ffn = c.intermediateSize(layer: layer)
         let sa = BertSelfAttention(hidden: c.hiddenSize, heads: heads, headDim: c.headDim, dropoutProb: Float(c.attentionProbsDropoutProb), rng: &rng, std: std)
         attention = BertAttention(sa, BertResidualOutput(inFeatures: heads * c.headDim, hidden: c.hiddenSize, eps: eps,
                                                         dropoutProb: Float(c.hiddenDropoutProb), rng: &rng, std: std))
         intermediate = BertIntermediate(
-            dense: Linear(weight: Tensor.randomNormal([ffn, c.hiddenSize], std: std, using: &rng), bias: Tensor.zeros([ffn])),
+            dense: Linear(weight: rng.normal([ffn, c.hiddenSize], std: std), bias: Tensor.zeros([ffn])),
             activation: try BertModel.activation(named: c.hiddenAct))
         output = BertResidualOutput(inFeatures: ffn, hidden: c.hiddenSize, eps: eps, dropoutProb: Float(c.hiddenDropoutProb), rng: &rng, std: std)
     }
@@ -154,11 +182,11 @@ public final class BertLayer: Module {
     /// x: [B·S, H] → [B·S, H].
     func callAsFunction(_ x: Variable, batch: Int, sequence: Int, keyMask: Tensor?) -> Variable {
         var h = x
-        if attention.selfAttention.heads > 0 {
+        if attention.selfAttention.activeHeads > 0 {
             let context = attention.selfAttention(x, batch: batch, sequence: sequence, keyMask: keyMask)
             h = attention.output(context, residual: x)
         }
-        if intermediate.dense.outFeatures > 0 {
+        if intermediate.dense.activeShape.out > 0 {
             h = output(intermediate(h), residual: h)
         }
         return h
@@ -186,14 +214,19 @@ public final class BertModel: Module {
     public let embeddings: BertEmbeddings
     public let encoder: BertEncoder
     public let pooler: BertPooler?
+    /// Elastic depth: when set, only the first `activeLayerCount` layers run.
+    public var activeLayerCount: Int?
 
-    public init(config: BertConfig, withPooler: Bool = true, seed: UInt64 = 0) throws {
+    /// A model with weights drawn as BERT initialises them (normal, std `initializer_range`),
+    /// or with `randomWeights: false` left at zero for a checkpoint to fill (loading skips
+    /// drawing ~23M random numbers).
+    public init(config: BertConfig, withPooler: Bool = true, seed: UInt64 = 0, randomWeights: Bool = true) throws {
         try config.validate()
-        var rng = SeededRNG(seed: seed)
+        var rng = WeightInitializer(seed: seed, random: randomWeights)
         self.config = config
         embeddings = BertEmbeddings(config, rng: &rng)
         encoder = BertEncoder(try (0..<config.numHiddenLayers).map { try BertLayer(config, layer: $0, rng: &rng) })
-        pooler = withPooler ? BertPooler(dense: Linear(weight: Tensor.randomNormal([config.hiddenSize, config.hiddenSize], std: Float(config.initializerRange), using: &rng), bias: Tensor.zeros([config.hiddenSize]))) : nil
+        pooler = withPooler ? BertPooler(dense: Linear(weight: rng.normal([config.hiddenSize, config.hiddenSize], std: Float(config.initializerRange)), bias: Tensor.zeros([config.hiddenSize]))) : nil
     }
 
     public var children: [(String, any Module)] {
@@ -216,7 +249,9 @@ public final class BertModel: Module {
         let b = batch.batchSize, s = batch.sequenceLength
         let keyMask = batch.attentionMask.allSatisfy({ $0 == 1 }) ? nil : batch.maskTensor
         var h = embeddings(batch).reshaped([b * s, config.hiddenSize])
-        for layer in encoder.layers { h = layer(h, batch: b, sequence: s, keyMask: keyMask) }
+        for layer in encoder.layers.prefix(activeLayerCount ?? encoder.layers.count) {
+            h = layer(h, batch: b, sequence: s, keyMask: keyMask)
+        }
         return h.reshaped([b, s, config.hiddenSize])
     }
 

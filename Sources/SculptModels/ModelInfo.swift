@@ -50,7 +50,7 @@ public struct ModelInfo: Codable, Sendable {
     public static func describe(directory: URL, sequenceLength: Int = 128) throws -> ModelInfo {
         let (model, _) = try BertModel.load(directory: directory)
         let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("model.safetensors").path)[.size] as? Int) ?? 0
-        return ModelInfo(model: model, fileBytes: size ?? 0, sequenceLength: sequenceLength)
+        return ModelInfo(model: model, fileBytes: size, sequenceLength: sequenceLength)
     }
 }
 

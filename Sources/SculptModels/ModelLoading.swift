@@ -31,7 +31,7 @@ extension BertModel {
         let file = try SafeTensorsFile(path: weightsURL.path)
         let prefix = file.names.contains { $0.hasPrefix("bert.") } ? "bert." : ""
         let hasPooler = file.contains(prefix + "pooler.dense.weight")
-        let model = try BertModel(config: config, withPooler: hasPooler)
+        let model = try BertModel(config: config, withPooler: hasPooler, randomWeights: false)
         let report = try model.load(from: file, prefix: prefix)
         if !report.missing.isEmpty { throw ModelError.missingWeights(file: weightsURL.path, names: report.missing) }
         return (model, report)

@@ -59,40 +59,14 @@ public struct S2FTPlan: Sendable, Equatable, Codable {
             }
         }
         let layers = model.encoder.layers.map { layer -> Layer in
-            let sa = layer.attention.selfAttention, d = sa.headDim, h = sa.heads
+            let h = layer.attention.selfAttention.heads
             let f = layer.intermediate.dense.outFeatures
-            let heads = pick(h, count(h, headDensity ?? density)) {
-                let rows = [sa.query, sa.key, sa.value].map { rowNorms($0.weight.value) }
-                let cols = columnNorms(layer.attention.output.dense.weight.value)
-                var score = [Double](repeating: 0, count: h)
-                for j in 0..<h {
-                    for r in (j * d)..<((j + 1) * d) {
-                        let qkv: Double = rows[0][r] + rows[1][r] + rows[2][r]
-                        score[j] += qkv + cols[r]
-                    }
-                }
-                return score
-            }
-            let channels = pick(f, count(f, density)) {
-                let r = rowNorms(layer.intermediate.dense.weight.value), c = columnNorms(layer.output.dense.weight.value)
-                return (0..<f).map { r[$0] + c[$0] }
-            }
+            let heads = pick(h, count(h, headDensity ?? density)) { layer.headImportance(.magnitude) }
+            let channels = pick(f, count(f, density)) { layer.channelImportance(.magnitude) }
             return Layer(heads: heads, channels: channels)
         }
         return S2FTPlan(layers: layers, trainInputSide: trainInputSide)
     }
-}
-
-private func rowNorms(_ w: Tensor) -> [Double] {
-    let rows = w.shape[0], cols = w.shape[1]
-    return w.withUnsafePointer { p in (0..<rows).map { r in (0..<cols).reduce(0.0) { $0 + Double(p[r * cols + $1] * p[r * cols + $1]) } } }
-}
-
-private func columnNorms(_ w: Tensor) -> [Double] {
-    let rows = w.shape[0], cols = w.shape[1]
-    var out = [Double](repeating: 0, count: cols)
-    w.withUnsafePointer { p in for r in 0..<rows { for c in 0..<cols { out[c] += Double(p[r * cols + c] * p[r * cols + c]) } } }
-    return out
 }
 
 extension BertLayer {

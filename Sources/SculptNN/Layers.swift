@@ -14,6 +14,11 @@ public final class Linear: Layer {
     public var lora: LoRAAdapter?
     /// A trainable leading block of W (s2ft); set with `split(_:count:)`, removed by `fold()`.
     public internal(set) var split: WeightSplit?
+    /// Elastic width (weight-sharing super-networks): when set, the forward pass uses only the
+    /// leading `activeOutFeatures` rows and/or `activeInFeatures` columns of W (and of b), so
+    /// a sub-network trains and runs on leading slices of the shared weights.
+    public var activeOutFeatures: Int?
+    public var activeInFeatures: Int?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Variable(weight, requiresGrad: true)
@@ -40,10 +45,36 @@ public final class Linear: Layer {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
+        if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
         var y = split.map { $0.forward(x) } ?? matmul(x, weight, transposeB: true)
         if let b = bias { y = y + b }
         if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
         return y
+    }
+}
+
+extension Linear {
+    /// The output and input sizes the forward pass uses now.
+    public var activeShape: (out: Int, in: Int) { (min(activeOutFeatures ?? outFeatures, outFeatures), min(activeInFeatures ?? inFeatures, inFeatures)) }
+
+    /// W and b restricted to the active sizes (the full variables when nothing is sliced).
+    public func activeParameters() -> (weight: Variable, bias: Variable?) {
+        let (o, i) = activeShape
+        var w = weight
+        if o < outFeatures { w = w.slice(axis: 0, 0..<o) }
+        if i < inFeatures { w = w.slice(axis: 1, 0..<i) }
+        return (w, bias.map { o < outFeatures ? $0.slice(axis: 0, 0..<o) : $0 })
+    }
+
+    /// True when the forward pass is a plain x·Wᵀ + b (no adapter or split attached).
+    public var isPlain: Bool { split == nil && lora == nil }
+
+    /// Forward through the leading slice of W selected by the active sizes.
+    func elasticForward(_ x: Variable) -> Variable {
+        precondition(isPlain, "Linear: elastic width cannot be combined with s2ft or LoRA")
+        let (w, b) = activeParameters()
+        let y = matmul(x, w, transposeB: true)
+        return b.map { y + $0 } ?? y
     }
 }
 

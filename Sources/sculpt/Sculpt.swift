@@ -6,7 +6,8 @@ struct Sculpt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sculpt",
         abstract: "Fine-tune, discover, search, extract and merge sub-networks of pre-trained models, natively on the CPU.",
-        subcommands: [Info.self, Tokenize.self, Embed.self, Bench.self, ParetoCommand.self, SearchBenchmark.self]
+        subcommands: [Info.self, Tokenize.self, Embed.self, Bench.self, MergeCommand.self, DiffCommand.self,
+                      ParetoCommand.self, SearchBenchmark.self]
     )
 }
 

@@ -108,6 +108,15 @@ final class GradientCheckTests: XCTestCase {
         check("softmax", [randn([3, 7])]) { $0[0].softmax() }
         check("logSoftmax", [randn([3, 33])]) { $0[0].logSoftmax() }
         let keyMask = Tensor(shape: [2, 5], data: [1, 1, 1, 0, 0, 1, 1, 1, 1, 1])
+        let shape = AttentionShape(batch: 2, sequence: 5, heads: 3, headDim: 4)
+        check("fusedSelfAttention", [randn([10, 36])]) { v in
+            var r = SeededRNG(seed: 1)
+            return fusedSelfAttention(v[0], shape: shape, keyMask: keyMask, rng: &r)
+        }
+        check("fusedSelfAttention dropout", [randn([10, 36])]) { v in
+            var r = SeededRNG(seed: 2)
+            return fusedSelfAttention(v[0], shape: shape, keyMask: nil, dropout: 0.3, rng: &r)
+        }
         check("maskedSoftmax", [randn([2, 3, 4, 5])]) { maskedSoftmax($0[0], scale: 0.7, keyMask: keyMask) }
         check("layerNorm affine", [randn([4, 9]), randn([9]), randn([9])]) { layerNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5) }
         check("layerNorm plain", [randn([4, 17])]) { layerNorm($0[0], weight: nil, bias: nil, eps: 1e-5) }

@@ -70,6 +70,19 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testFusedAttentionMatchesReference() {
+        for (b, s, h, d) in [(1, 1, 1, 1), (2, 7, 3, 5), (3, 33, 2, 16), (1, 129, 4, 8)] {
+            let shape = AttentionShape(batch: b, sequence: s, heads: h, headDim: d)
+            let qkv = values(b * s * 3 * h * d, scale: 1)
+            let mask = (0..<(b * s)).map { i -> Float in (i % s) < max(1, s - (i / s) * 3) ? 1 : 0 }
+            let fast = withThreads(2) {
+                FusedAttention.forward(qkv: Tensor(shape: [b * s, 3 * h * d], data: qkv), shape: shape, keyMask: Tensor(shape: [b, s], data: mask), dropoutMask: nil).context
+            }
+            let ref = FusedAttention.reference(qkv: qkv, shape: shape, keyMask: mask)
+            for i in 0..<ref.count { XCTAssertEqual(fast[flat: i], ref[i], accuracy: 1e-5, "attention b=\(b) s=\(s) h=\(h) d=\(d)") }
+        }
+    }
+
     func testLayerNormMatchesReference() {
         for n in sizes {
             let rows = 37

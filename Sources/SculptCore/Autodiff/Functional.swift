@@ -104,6 +104,20 @@ public func maskedSoftmax(_ scores: Variable, scale: Float, keyMask: Tensor?) ->
     return Variable(y, op: .maskedSoftmax(scale: scale), inputs: [scores])
 }
 
+/// Multi-head self-attention on packed QKV rows [B·S, 3·H·d] (see `FusedAttention`), with
+/// optional attention dropout drawn from `rng`. Returns the context [B·S, H·d].
+public func fusedSelfAttention(_ qkv: Variable, shape: AttentionShape, keyMask: Tensor?, dropout p: Float = 0, rng: inout SeededRNG) -> Variable {
+    var dropoutMask: Tensor? = nil
+    if p > 0 {
+        let keep = 1 / (1 - p)
+        dropoutMask = Tensor(shape: [shape.batch, shape.heads, shape.sequence, shape.sequence]) { buf in
+            for i in 0..<buf.count { buf[i] = rng.nextFloat() < p ? 0 : keep }
+        }
+    }
+    let (context, probabilities) = FusedAttention.forward(qkv: qkv.value, shape: shape, keyMask: keyMask, dropoutMask: dropoutMask)
+    return Variable(context, op: .fusedAttention(shape: shape, probabilities: probabilities, dropoutMask: dropoutMask), inputs: [qkv])
+}
+
 /// (Batched) matrix product with optional transposes of the last two dimensions.
 public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
     Variable(Tensor.matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB),

@@ -17,6 +17,7 @@ enum Op {
     case indexSelect(axis: Int, indices: [Int32])
     case softmax(log: Bool)
     case maskedSoftmax(scale: Float)
+    case fusedAttention(shape: AttentionShape, probabilities: Tensor, dropoutMask: Tensor?)
     case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
     case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
     case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
@@ -43,6 +44,7 @@ enum Op {
         case .indexSelect: return "indexSelect"
         case .softmax(let log): return log ? "logSoftmax" : "softmax"
         case .maskedSoftmax: return "maskedSoftmax"
+        case .fusedAttention: return "fusedAttention"
         case .layerNorm: return "layerNorm"
         case .crossEntropy: return "crossEntropy"
         case .klDivergence: return "klDivergence"
@@ -171,6 +173,9 @@ enum Gradients {
             let gx = Tensor(uninitializedShape: y.shape)
             softmaxRowsBackward(y.storage.pointer, g.storage.pointer, gx.storage.pointer, rows: y.count / max(n, 1), n: n, log: false, pool: ExecutionContext.pool)
             return [scale == 1 ? gx : gx.affine(scale)]
+
+        case .fusedAttention(let shape, let probabilities, let dropoutMask):
+            return [FusedAttention.backward(qkv: inputs[0].value, probabilities: probabilities, dropoutMask: dropoutMask, upstream: g, shape: shape)]
 
         case .layerNorm(let mean, let rstd, let affine):
             let x = inputs[0].value

@@ -13,7 +13,7 @@ import Foundation
 @inline(__always) private func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = F16x(repeating: -.infinity)
     var i = 0
-    while i + 16 <= n { m = pointwiseMax(m, load(x, i)); i += 16 }
+    while i + 16 <= n { let v = load(x, i); m = m.replacing(with: v, where: v .> m); i += 16 }
     var r = m.max()
     while i < n { r = max(r, x[i]); i += 1 }
     return r
@@ -112,11 +112,22 @@ public func maskedSoftmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoint
         let xr = xb.value + r * n, yr = yb.value + r * n
         let mask = mb.value.map { $0 + (r / rowsPerMask) * n }
         // Scaled, masked logits into y, then an in-place softmax.
-        var m = -Float.infinity
-        for i in 0..<n {
+        var mv = F16x(repeating: -.infinity)
+        var i = 0
+        let ninf = F16x(repeating: -.infinity)
+        while i + 16 <= n {
+            var v = load(xr, i) * scale
+            if let mk = mask { v = v.replacing(with: ninf, where: load(mk, i) .== 0) }
+            store(v, yr, i)
+            mv = mv.replacing(with: v, where: v .> mv)
+            i += 16
+        }
+        var m = mv.max()
+        while i < n {
             let v = (mask == nil || mask![i] != 0) ? xr[i] * scale : -Float.infinity
             yr[i] = v
             m = max(m, v)
+            i += 1
         }
         if m == -Float.infinity {
             yr.initialize(repeating: 0, count: n)
@@ -124,7 +135,7 @@ public func maskedSoftmaxRows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePoint
         }
         let s = expShifted(UnsafePointer(yr), yr, n, m)
         let inv = 1 / s
-        var i = 0
+        i = 0
         while i + 16 <= n { store(load(yr, i) * inv, yr, i); i += 16 }
         while i < n { yr[i] *= inv; i += 1 }
     }

@@ -5,11 +5,22 @@ import Foundation
 /// reference twins use libm and the tests bound the difference.
 public typealias F16x = SIMD16<Float>
 
+/// Lanes of `x` limited to [lo, hi]; written with selects because the generic clamp and
+/// pointwiseMin/Max are not inlined and cost more than the exponential itself.
+@inline(__always)
+public func simdClamp(_ x: F16x, _ lo: Float, _ hi: Float) -> F16x {
+    x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+}
+
 @inline(__always)
 public func simdExp(_ x: F16x) -> F16x {
     // exp(x) = 2^n · e^r with n = round(x / ln 2), |r| ≤ ln2/2; degree-6 polynomial for e^r.
-    let clamped = x.clamped(lowerBound: F16x(repeating: -87.33654), upperBound: F16x(repeating: 88.72283))
-    let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+    // Rounding and the float→int conversion use the 1.5·2²³ trick: adding it leaves n in the
+    // low mantissa bits (Swift's SIMD float→int conversion is not vectorised).
+    let clamped = simdClamp(x, -87.33654, 88.37626)
+    let magic = F16x(repeating: 12_582_912)
+    let shifted = clamped * 1.442_695_04 + magic
+    let n = shifted - magic
     var r = clamped - n * 0.693_145_75
     r = r - n * 1.428_606_8e-6
     var p = F16x(repeating: 1.987_569_1e-4)
@@ -19,8 +30,8 @@ public func simdExp(_ x: F16x) -> F16x {
     p = p * r + 1.666_666_5e-1
     p = p * r + 5.000_000_1e-1
     p = p * r * r + r + 1
-    let ni = SIMD16<Int32>(n, rounding: .towardZero)
-    let scale = unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: ni &+ 127) &<< 23, to: F16x.self)
+    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+    let scale = unsafeBitCast((ni &+ 127) &<< 23, to: F16x.self)
     return p * scale
 }
 
@@ -28,7 +39,7 @@ public func simdExp(_ x: F16x) -> F16x {
 public func simdTanh(_ x: F16x) -> F16x {
     // tanh(x) = sign(x)·(1 − 2/(e^{2|x|}+1)); small |x| uses the odd Taylor series for accuracy.
     let ax = x.replacing(with: -x, where: x .< 0)
-    let e = simdExp(2 * ax.clamped(lowerBound: F16x(repeating: 0), upperBound: F16x(repeating: 20)))
+    let e = simdExp(2 * simdClamp(ax, 0, 20))
     var t = 1 - 2 / (e + 1)
     let x2 = ax * ax
     var poly = F16x(repeating: -17.0 / 315) * x2
