@@ -28,10 +28,13 @@ let package = Package(
         .library(name: "SculptTune", targets: ["SculptTune"]),
         .library(name: "SculptSubnet", targets: ["SculptSubnet"]),
         .library(name: "SculptMerge", targets: ["SculptMerge"]),
+        .library(name: "SculptSearch", targets: ["SculptSearch"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        // The evaluation store of the search (needs libsqlite3-dev on Linux).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
@@ -44,10 +47,16 @@ let package = Package(
         .target(name: "SculptSubnet", dependencies: ["SculptTune"], swiftSettings: computeSettings),
         .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: computeSettings),
+        // Search machinery (to be folded into SculptSubnet once its super-networks plug in).
+        .target(
+            name: "SculptSearch",
+            dependencies: ["SculptCore", "SculptIO", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: computeSettings
+        ),
         .executableTarget(
             name: "sculpt",
             dependencies: [
-                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptTune", "SculptSubnet", "SculptMerge",
+                "SculptCore", "SculptNN", "SculptIO", "SculptModels", "SculptTune", "SculptSubnet", "SculptMerge", "SculptSearch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: computeSettings
@@ -56,9 +65,10 @@ let package = Package(
         .testTarget(name: "SculptCoreTests", dependencies: ["SculptCore", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
-        .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptSearch", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptSearchTests", dependencies: ["SculptSearch", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptTuneTests", dependencies: ["SculptTune", "SculptTestSupport"], swiftSettings: computeSettings),
     ]
