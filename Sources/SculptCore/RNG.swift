@@ -3,7 +3,9 @@
 /// Its whole state is four words, so a checkpoint can save and restore it exactly.
 /// Passed explicitly to everything random (initialisers, dropout, shuffling, sampling).
 public struct SeededRNG: RandomNumberGenerator, Sendable, Codable, Equatable {
-    public var state: [UInt64]
+    // Four words in stored properties (not an array): `next()` runs per element in dropout
+    // masks, and array bounds/uniqueness checks cost more than the generator itself.
+    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     public init(seed: UInt64) {
         var s = seed
@@ -15,18 +17,43 @@ public struct SeededRNG: RandomNumberGenerator, Sendable, Codable, Equatable {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             words.append(z ^ (z >> 31))
         }
-        state = words
+        (s0, s1, s2, s3) = (words[0], words[1], words[2], words[3])
     }
 
+    /// The generator's whole state (saved in checkpoints as `{"state": [w0, w1, w2, w3]}`).
+    public var state: [UInt64] {
+        get { [s0, s1, s2, s3] }
+        set {
+            precondition(newValue.count == 4, "SeededRNG: state needs 4 words, got \(newValue.count)")
+            (s0, s1, s2, s3) = (newValue[0], newValue[1], newValue[2], newValue[3])
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case state }
+
+    public init(from decoder: Decoder) throws {
+        let words = try decoder.container(keyedBy: CodingKeys.self).decode([UInt64].self, forKey: .state)
+        guard words.count == 4 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "SeededRNG state needs 4 words, got \(words.count)"))
+        }
+        (s0, s1, s2, s3) = (words[0], words[1], words[2], words[3])
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(state, forKey: .state)
+    }
+
+    @inline(__always)
     public mutating func next() -> UInt64 {
-        let result = rotl(state[1] &* 5, 7) &* 9
-        let t = state[1] << 17
-        state[2] ^= state[0]
-        state[3] ^= state[1]
-        state[1] ^= state[2]
-        state[0] ^= state[3]
-        state[2] ^= t
-        state[3] = rotl(state[3], 45)
+        let result = rotl(s1 &* 5, 7) &* 9
+        let t = s1 << 17
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = rotl(s3, 45)
         return result
     }
 

@@ -107,13 +107,7 @@ public func maskedSoftmax(_ scores: Variable, scale: Float, keyMask: Tensor?) ->
 /// Multi-head self-attention on packed QKV rows [B·S, 3·H·d] (see `FusedAttention`), with
 /// optional attention dropout drawn from `rng`. Returns the context [B·S, H·d].
 public func fusedSelfAttention(_ qkv: Variable, shape: AttentionShape, keyMask: Tensor?, dropout p: Float = 0, rng: inout SeededRNG) -> Variable {
-    var dropoutMask: Tensor? = nil
-    if p > 0 {
-        let keep = 1 / (1 - p)
-        dropoutMask = Tensor(shape: [shape.batch, shape.heads, shape.sequence, shape.sequence]) { buf in
-            for i in 0..<buf.count { buf[i] = rng.nextFloat() < p ? 0 : keep }
-        }
-    }
+    let dropoutMask = p > 0 ? dropoutMask([shape.batch, shape.heads, shape.sequence, shape.sequence], p: p, using: &rng) : nil
     let (context, probabilities) = FusedAttention.forward(qkv: qkv.value, shape: shape, keyMask: keyMask, dropoutMask: dropoutMask)
     return Variable(context, op: .fusedAttention(shape: shape, probabilities: probabilities, dropoutMask: dropoutMask), inputs: [qkv])
 }
@@ -192,15 +186,28 @@ public func klDivergence(student: Variable, teacher: Variable, temperature: Floa
                     inputs: [student.reshaped([rows, classes]), teacher.reshaped([rows, classes])])
 }
 
+/// An inverted-dropout mask: 0 with probability `p`, else 1/(1−p). Each 64-bit draw decides
+/// two entries (32 bits each), halving generator calls on large attention masks.
+public func dropoutMask(_ shape: [Int], p: Float, using rng: inout SeededRNG) -> Tensor {
+    let keep = 1 / (1 - p)
+    let threshold = UInt64(Double(p) * 4_294_967_296.0)
+    return Tensor(shape: shape) { buf in
+        var i = 0
+        while i + 1 < buf.count {
+            let r = rng.next()
+            buf[i] = (r & 0xFFFF_FFFF) < threshold ? 0 : keep
+            buf[i + 1] = (r >> 32) < threshold ? 0 : keep
+            i += 2
+        }
+        if i < buf.count { buf[i] = (rng.next() & 0xFFFF_FFFF) < threshold ? 0 : keep }
+    }
+}
+
 /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).
 public func dropout(_ x: Variable, p: Float, using rng: inout SeededRNG) -> Variable {
     precondition(p >= 0 && p < 1, "dropout: p = \(p) must be in [0, 1)")
     if p == 0 { return x }
-    let keep = 1 / (1 - p)
-    let mask = Tensor(shape: x.value.shape) { buf in
-        for i in 0..<buf.count { buf[i] = rng.nextFloat() < p ? 0 : keep }
-    }
-    return x.scaled(byMask: mask)
+    return x.scaled(byMask: dropoutMask(x.value.shape, p: p, using: &rng))
 }
 
 /// 2-D convolution over NCHW input, weight [O, C, kh, kw].
