@@ -69,8 +69,8 @@ struct Bench: ParsableCommand {
             let r = try ModelBenchmark.run(model: model, batch: batch, sequence: seq, train: train, method: try benchmarkMethod(),
                                        threads: threads ?? ThreadPool.machineThreadCount, minimumSeconds: seconds)
             if json { print(jsonLine(r)) } else {
-                print(table(["mode", "method", "trainable", "batch", "seq", "threads", "s/step", "steps"],
-                            [[r.mode, r.method, "\(r.trainableParameters)", "\(r.batch)", "\(r.seq)", "\(r.threads)", String(format: "%.4f", r.secondsPerStep), "\(r.steps)"]]))
+                print(table(["mode", "method", "trainable", "batch", "seq", "threads", "s/step", "cpu s/step", "steps"],
+                            [[r.mode, r.method, "\(r.trainableParameters)", "\(r.batch)", "\(r.seq)", "\(r.threads)", String(format: "%.4f", r.secondsPerStep), String(format: "%.4f", r.cpuSecondsPerStep), "\(r.steps)"]]))
             }
         }
     }
