@@ -12,10 +12,38 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     public let threads: Int
     public let secondsPerStep: Double
     public let steps: Int
+    public let method: String
+    /// Median process CPU time per step (all threads): on a shared machine wall time
+    /// measures the neighbours, CPU time the work.
+    public let cpuSecondsPerStep: Double
+    public let trainableParameters: Int
 
     enum CodingKeys: String, CodingKey {
-        case mode, batch, seq, threads, steps
+        case mode, batch, seq, threads, steps, method
+        case trainableParameters = "trainable_parameters", cpuSecondsPerStep = "cpu_seconds_per_step"
         case secondsPerStep = "seconds_per_step"
+    }
+}
+
+/// Which weights a benchmarked training step updates (the fine-tuning methods' set-ups).
+public enum BenchmarkMethod: Sendable, Equatable {
+    case full
+    case bitfit
+    /// LoRA on query and value (PEFT's BERT default), alpha = 2r.
+    case lora(rank: Int)
+    /// s2ft with this density of heads and FFN channels per layer.
+    case s2ft(density: Double)
+    /// LT-SFT's second phase: this fraction of encoder entries (a random support) under AdamW masks.
+    case sparse(density: Double)
+
+    public var name: String {
+        switch self {
+        case .full: return "full"
+        case .bitfit: return "bitfit"
+        case .lora(let r): return "lora-r\(r)"
+        case .s2ft(let d): return "s2ft-\(d)"
+        case .sparse(let d): return "sparse-\(d)"
+        }
     }
 }
 
@@ -23,8 +51,8 @@ public enum ModelBenchmark {
     /// Runs warm-up steps, then timed steps until `minimumSeconds` have passed (at least
     /// `minimumSteps`), and reports the median step time. Training steps are forward,
     /// backward (mean-pooled features, a linear head, cross-entropy) and an AdamW update.
-    public static func run(model: BertModel, batch: Int, sequence: Int, train: Bool, threads: Int,
-                           warmup: Int = 1, minimumSteps: Int = 3, minimumSeconds: Double = 3, seed: UInt64 = 0) -> ModelBenchmarkResult {
+    public static func run(model: BertModel, batch: Int, sequence: Int, train: Bool, method: BenchmarkMethod = .full, threads: Int,
+                           warmup: Int = 1, minimumSteps: Int = 3, minimumSeconds: Double = 3, seed: UInt64 = 0) throws -> ModelBenchmarkResult {
         var rng = SeededRNG(seed: seed)
         let vocab = model.config.vocabSize
         let ids = (0..<(batch * sequence)).map { _ in Int32(rng.next() % UInt64(vocab)) }
@@ -32,7 +60,26 @@ public enum ModelBenchmark {
         let head = Linear(model.config.hiddenSize, 2, using: &rng)
         let labels = (0..<batch).map { _ in Int32(rng.next() % 2) }
         let optimizer = AdamW(learningRate: 1e-5)
-        let params = model.namedParameters().map { ($0.name, $0.parameter) } + head.namedParameters().map { ("head." + $0.name, $0.parameter) }
+        switch method {
+        case .full: break
+        case .bitfit:
+            model.setTrainable(false)
+            model.setTrainable(true) { $0.hasSuffix(".bias") }
+        case .lora(let r):
+            try applyLoRA(to: model, rank: r, alpha: Float(2 * r), dropout: 0.05, rng: &rng)
+        case .s2ft(let d):
+            _ = applyS2FT(S2FTPlan.choose(for: model, density: d, seed: seed), to: model)
+        case .sparse(let d):
+            var support = SparseDiff()
+            for (n, p) in model.namedParameters() where n.hasPrefix("encoder.") {
+                let count = p.value.count, k = max(1, Int(d * Double(count)))
+                var picked = Set<Int64>()
+                while picked.count < k { picked.insert(Int64(rng.next() % UInt64(count))) }
+                support.parts[n] = SparseDiff.Part(shape: p.value.shape, indices: picked.sorted(), values: [Float](repeating: 0, count: k))
+            }
+            optimizer.updateMasks = support.prepareSparseTraining(model)
+        }
+        let params = model.trainableParameters().map { ($0.name, $0.parameter) } + head.namedParameters().map { ("head." + $0.name, $0.parameter) }
         if train { model.train() } else { model.eval() }
         func step() {
             if train {
@@ -44,19 +91,27 @@ public enum ModelBenchmark {
                 _ = withoutGradients { model(tokens) }
             }
         }
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
+        func cpuNow() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
         withThreads(threads) {
             for _ in 0..<warmup { step() }
             let begin = DispatchTime.now().uptimeNanoseconds
             while times.count < minimumSteps || Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9 < minimumSeconds {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuNow()
                 step()
                 times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                cpuTimes.append(cpuNow() - c0)
                 if times.count >= 1000 { break }
             }
         }
         times.sort()
+        cpuTimes.sort()
         return ModelBenchmarkResult(mode: train ? "train" : "infer", batch: batch, seq: sequence, threads: threads,
-                                    secondsPerStep: times[times.count / 2], steps: times.count)
+                                    secondsPerStep: times[times.count / 2], steps: times.count, method: method.name, cpuSecondsPerStep: cpuTimes[cpuTimes.count / 2],
+                                    trainableParameters: params.reduce(0) { $0 + $1.1.value.count })
     }
 }

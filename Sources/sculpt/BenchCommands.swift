@@ -37,12 +37,28 @@ struct Bench: ParsableCommand {
         @Option var batch: Int = 32
         @Option var seq: Int = 128
         @Flag(help: "Time a training step (forward, backward, AdamW) instead of inference.") var train = false
+        @Option(help: "With --train: full, bitfit, lora, s2ft or sparse (which weights train).") var method: String = "full"
+        @Option(help: "LoRA rank.") var loraRank: Int = 8
+        @Option(help: "s2ft: heads and channels per layer; sparse: entries of the encoder.") var density: Double = 0.1
         @Option(help: "Threads (default: all cores).") var threads: Int?
         @Option(help: "Minimum seconds of timed steps.") var seconds: Double = 3
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
             guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+            _ = try benchmarkMethod()
+        }
+
+        func benchmarkMethod() throws -> BenchmarkMethod {
+            guard loraRank > 0, density > 0, density <= 1 else { throw ValidationError("--lora-rank must be positive and --density in (0, 1]") }
+            switch method {
+            case "full": return .full
+            case "bitfit": return .bitfit
+            case "lora": return .lora(rank: loraRank)
+            case "s2ft": return .s2ft(density: density)
+            case "sparse": return .sparse(density: density)
+            default: throw ValidationError("--method must be full, bitfit, lora, s2ft or sparse, got \"\(method)\"")
+            }
         }
 
         func run() throws {
@@ -50,11 +66,11 @@ struct Bench: ParsableCommand {
             guard seq <= model.config.maxPositionEmbeddings else {
                 throw ValidationError("--seq \(seq) exceeds the model's max_position_embeddings (\(model.config.maxPositionEmbeddings))")
             }
-            let r = ModelBenchmark.run(model: model, batch: batch, sequence: seq, train: train,
+            let r = try ModelBenchmark.run(model: model, batch: batch, sequence: seq, train: train, method: try benchmarkMethod(),
                                        threads: threads ?? ThreadPool.machineThreadCount, minimumSeconds: seconds)
             if json { print(jsonLine(r)) } else {
-                print(table(["mode", "batch", "seq", "threads", "s/step", "steps"],
-                            [[r.mode, "\(r.batch)", "\(r.seq)", "\(r.threads)", String(format: "%.4f", r.secondsPerStep), "\(r.steps)"]]))
+                print(table(["mode", "method", "trainable", "batch", "seq", "threads", "s/step", "cpu s/step", "steps"],
+                            [[r.mode, r.method, "\(r.trainableParameters)", "\(r.batch)", "\(r.seq)", "\(r.threads)", String(format: "%.4f", r.secondsPerStep), String(format: "%.4f", r.cpuSecondsPerStep), "\(r.steps)"]]))
             }
         }
     }

@@ -40,7 +40,9 @@ struct Train: ParsableCommand {
     @Option var loraAlpha: Double?
     @Option var loraDropout: Double?
     @Option(help: "Comma-separated module name suffixes or a full-match regex.") var loraTargets: String?
-    @Option var density: Double?
+    @Option(help: "sparse: fraction of entries trained (global); s2ft: of heads and FFN channels per layer.") var density: Double?
+    @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
+    @Option(help: "s2ft: fraction of attention heads per layer (default: --density).") var s2ftHeadDensity: Double?
 
     func run() throws {
         var c = TrainConfig()
@@ -58,6 +60,7 @@ struct Train: ParsableCommand {
         if let depth { c.depth = depth }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
+        if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
 
         let monitor = InterruptMonitor()
         let result = try Trainer.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))

@@ -27,13 +27,6 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try ClassifierStore.build(c, classes: 2, imageSize: (0, 0))) { XCTAssertTrue("\($0)".contains("--model /no/such/model"), "\($0)") }
     }
 
-    func testMethodsOfTheMethodsBranchSayNotAvailable() throws {
-        let dir = SharedData.temporaryDirectory()
-        var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))
-        c.method = "lora"
-        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("not available yet"), "\($0)") }
-    }
-
     func testExistingRunNeedsResumeAndResumeNeedsRun() throws {
         let dir = SharedData.temporaryDirectory()
         var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))

@@ -7,22 +7,9 @@ import SculptTestSupport
 
 /// The text path end to end on a tiny random BERT that uses MiniLM's tokenizer.
 final class TextTrainingTests: XCTestCase {
-    func tinyBert(in dir: URL) throws -> URL {
-        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
-        let modelDir = dir.appendingPathComponent("tiny-bert")
-        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
-        config.hiddenSize = 16; config.numHiddenLayers = 1; config.numAttentionHeads = 2; config.intermediateSize = 32
-        config.maxPositionEmbeddings = 64
-        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
-        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
-        }
-        return modelDir
-    }
-
     func testBertFineTuningWritesLoadableRunAndPredicts() throws {
         let dir = SharedData.temporaryDirectory()
-        let model = try tinyBert(in: dir)
+        let model = try Fixtures.tinyBert(in: dir)
         var lines = ""
         for i in 0..<24 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
         let train = try Fixtures.write(lines, "train.jsonl", in: dir)

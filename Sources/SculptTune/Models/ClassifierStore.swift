@@ -44,12 +44,44 @@ public enum ClassifierStore {
         }
     }
 
-    public static func saveFinal(_ model: any Classifier, labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL) throws {
+    /// How `final/` stores the encoder's weights.
+    public enum StoredWeights {
+        /// A complete HF model directory.
+        case full
+        /// `adapter/` in PEFT's format, keys relative to the BERT, plus `base_model.json`.
+        case loraAdapter(PEFTLoRAConfig)
+        /// `sparse_diff.safetensors` (names relative to the BERT), plus `base_model.json`.
+        case sparseDiff(SparseDiff)
+    }
+
+    /// `base_model.json` of a `final/` that stores an adapter or a diff instead of weights.
+    public struct BaseReference: Codable, Sendable, Equatable {
+        public var method: String
+        /// The base model directory (absolute when written by `sculpt train`).
+        public var baseModel: String
+        enum CodingKeys: String, CodingKey { case method, baseModel = "base_model" }
+    }
+
+    static let baseReferenceFile = "base_model.json"
+    static let adapterDirectory = "adapter"
+    static let sparseDiffFile = "sparse_diff.safetensors"
+
+    public static func saveFinal(_ model: any Classifier, labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL,
+                                 weights: StoredWeights = .full, baseModel: String? = nil) throws {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try model.spec.write(to: dir.appendingPathComponent("classifier.json"))
         try labels.write(to: dir.appendingPathComponent("labels.json"))
         if let bc = model as? BertClassifier {
-            try bc.bert.save(to: dir)
+            switch weights {
+            case .full:
+                try bc.bert.save(to: dir)
+            case .loraAdapter(let config):
+                try LoRAAdapterFiles.save(bc.bert, config: config, to: dir.appendingPathComponent(adapterDirectory))
+                try RunJSON.write(BaseReference(method: "lora", baseModel: baseModel ?? ""), to: dir.appendingPathComponent(baseReferenceFile))
+            case .sparseDiff(let diff):
+                try bertRelative(diff).write(to: dir.appendingPathComponent(sparseDiffFile))
+                try RunJSON.write(BaseReference(method: "sparse", baseModel: baseModel ?? ""), to: dir.appendingPathComponent(baseReferenceFile))
+            }
             try SafeTensorsSaving.write(bc.classifier.stateDict().reduce(into: [:]) { $0["classifier." + $1.key] = $1.value },
                                        to: dir.appendingPathComponent("head.safetensors"))
             if let src = tokenizerSource {
@@ -61,8 +93,42 @@ public enum ClassifierStore {
                 }
             }
         } else {
+            // Image models are small: every method stores them whole.
             try Checkpoint.saveWeights(model, to: dir.appendingPathComponent("model.safetensors"))
         }
+    }
+
+    /// The classifier's `bert.` names made relative to the BERT, as in its HF checkpoint.
+    static func bertRelative(_ diff: SparseDiff) -> SparseDiff {
+        var out = diff
+        out.parts = Dictionary(uniqueKeysWithValues: diff.parts.map { ($0.key.hasPrefix("bert.") ? String($0.key.dropFirst(5)) : $0.key, $0.value) })
+        return out
+    }
+
+    /// The encoder of a saved BERT classifier: the weights in `dir`, or the base model that
+    /// `base_model.json` names with its adapter (merged, for speed) or sparse diff applied.
+    static func loadBert(_ dir: URL) throws -> BertModel {
+        let refURL = dir.appendingPathComponent(baseReferenceFile)
+        guard FileManager.default.fileExists(atPath: refURL.path) else { return try BertModel.load(directory: dir).model }
+        let ref: BaseReference
+        do { ref = try JSONDecoder().decode(BaseReference.self, from: Data(contentsOf: refURL)) } catch {
+            throw TuneError("\(refURL.path): not a base-model reference (\(error))")
+        }
+        let baseDir = URL(fileURLWithPath: ref.baseModel, relativeTo: dir)
+        guard FileManager.default.fileExists(atPath: baseDir.appendingPathComponent("config.json").path) else {
+            throw TuneError("\(refURL.path): the base model \(ref.baseModel) is not a model directory (moved?); the \(ref.method) weights need it")
+        }
+        let bert = try BertModel.load(directory: baseDir).model
+        switch ref.method {
+        case "lora":
+            try LoRAAdapterFiles.load(from: dir.appendingPathComponent(adapterDirectory), into: bert)
+            bert.mergeAndUnloadLoRA()
+        case "sparse":
+            try SparseDiff.load(from: dir.appendingPathComponent(sparseDiffFile)).apply(to: bert)
+        default:
+            throw TuneError("\(refURL.path): unknown method \"\(ref.method)\"")
+        }
+        return bert
     }
 
     /// A saved classifier from a `final/` directory or a run directory (its `final/`).
@@ -83,8 +149,7 @@ public enum ClassifierStore {
             model = spec.kind == .cnn ? ImageCNN(spec: spec, seed: 0) : ImageMLP(spec: spec, seed: 0)
             try Checkpoint.loadWeights(dir.appendingPathComponent("model.safetensors"), into: model)
         case .bert:
-            let (bert, _) = try BertModel.load(directory: dir)
-            let bc = BertClassifier(bert: bert, spec: spec, seed: 0)
+            let bc = BertClassifier(bert: try loadBert(dir), spec: spec, seed: 0)
             let head = try SafeTensorsFile(url: dir.appendingPathComponent("head.safetensors"))
             try bc.classifier.update(from: ["weight": try head.tensor("classifier.weight"), "bias": try head.tensor("classifier.bias")])
             model = bc

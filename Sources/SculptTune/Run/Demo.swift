@@ -23,7 +23,7 @@ public enum Demo {
     }
 
     /// The demo's recipe; `epochs` and the output directory are the only knobs tests change.
-    public static func config(out: URL, epochs: Int = 10) throws -> TrainConfig {
+    public static func config(out: URL, epochs: Int = 14) throws -> TrainConfig {
         var c = TrainConfig()
         c.model = "cnn"
         c.width = 16
@@ -44,7 +44,7 @@ public enum Demo {
     }
 
     /// Trains from scratch into `out` (replacing an earlier demo run there).
-    public static func run(out: URL = URL(fileURLWithPath: "demo-run"), epochs: Int = 10, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
+    public static func run(out: URL = URL(fileURLWithPath: "demo-run"), epochs: Int = 14, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
         if FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path) {
             try FileManager.default.removeItem(at: out)
         }

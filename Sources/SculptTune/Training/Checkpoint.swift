@@ -2,6 +2,7 @@ import Foundation
 import SculptCore
 import SculptNN
 import SculptIO
+import SculptModels
 
 /// Everything besides tensors that the loop needs to continue exactly: counters, data order,
 /// every generator, early-stopping state. Stored as JSON in the checkpoint's metadata.
@@ -16,6 +17,12 @@ public struct LoopState: Codable, Sendable, Equatable {
     public var bestStep: Int? = nil
     public var evaluationsWithoutImprovement: Int = 0
     public var stoppedEarly: Bool = false
+    /// Each LoRA adapter's dropout generator, by module path (lora runs).
+    public var loraRNGs: [String: SeededRNG]? = nil
+    /// The heads and channels s2ft trains (s2ft runs); resume re-applies this plan.
+    public var s2ftPlan: S2FTPlan? = nil
+    /// LT-SFT's phase: 0 = full fine-tuning, 1 = sparse (sparse runs).
+    public var sparsePhase: Int? = nil
 }
 
 /// A checkpoint file: `model.<name>` (parameters and buffers), `adam.m.<name>`,
@@ -28,6 +35,8 @@ public enum Checkpoint {
         var s = state
         s.optimizerSteps = optimizer.states.mapValues(\.step)
         s.dropoutRNGs = dropoutRNGs(of: model)
+        let lora = model.loraLayers()
+        s.loraRNGs = lora.isEmpty ? nil : Dictionary(uniqueKeysWithValues: lora.map { ($0.name, $0.layer.lora!.rng) })
         var tensors: [String: Tensor] = [:]
         for (n, t) in model.stateDict() { tensors["model." + n] = t }
         for (n, st) in optimizer.states where st.buffers.count == 2 {
@@ -38,13 +47,27 @@ public enum Checkpoint {
         try SafeTensorsSaving.write(tensors, to: url, metadata: ["format": "pt", stateKey: json])
     }
 
-    /// Restores model, optimiser and generators; returns the loop state.
-    public static func load(from url: URL, model: any Module, optimizer: AdamW) throws -> LoopState {
-        let f: SafeTensorsFile
-        do { f = try SafeTensorsFile(url: url) } catch { throw TuneError("\(url.path): cannot read the checkpoint (\(error))") }
+    /// The loop state alone: a method must rebuild its set-up (adapters, s2ft permutation,
+    /// LT-SFT phase) before the tensors can load by name.
+    public static func readState(from url: URL) throws -> LoopState {
+        try state(of: try open(url), url: url)
+    }
+
+    static func open(_ url: URL) throws -> SafeTensorsFile {
+        do { return try SafeTensorsFile(url: url) } catch { throw TuneError("\(url.path): cannot read the checkpoint (\(error))") }
+    }
+
+    static func state(of f: SafeTensorsFile, url: URL) throws -> LoopState {
         guard let json = f.metadata[stateKey], let state = try? JSONDecoder().decode(LoopState.self, from: Data(json.utf8)) else {
             throw TuneError("\(url.path): not a sculpt training checkpoint (no loop state)")
         }
+        return state
+    }
+
+    /// Restores model, optimiser and generators; returns the loop state.
+    public static func load(from url: URL, model: any Module, optimizer: AdamW) throws -> LoopState {
+        let f = try open(url)
+        let state = try state(of: f, url: url)
         var values: [String: Tensor] = [:]
         for n in f.names where n.hasPrefix("model.") { values[String(n.dropFirst(6))] = try f.tensor(n) }
         let r = try model.update(from: values)
@@ -56,6 +79,10 @@ public enum Checkpoint {
         }
         model.visitModules { path, m in
             if let d = m as? Dropout, let rng = state.dropoutRNGs[path] { d.rng = rng }
+        }
+        for (name, layer) in model.loraLayers() {
+            guard let rng = state.loraRNGs?[name] else { throw TuneError("\(url.path): no LoRA dropout state for \(name)") }
+            layer.lora!.rng = rng
         }
         return state
     }

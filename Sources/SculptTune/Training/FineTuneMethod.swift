@@ -1,14 +1,18 @@
 import Foundation
+import SculptCore
 import SculptNN
+import SculptIO
+import SculptModels
 
-/// Which weights train. `full` and `bitfit` are complete here; `lora`, `sparse` and `s2ft`
-/// are the hook points for the methods branch (LoRA adapters, SparseDiff, s2ft permutation).
+/// Which weights train.
 public enum FineTuneMethod: Sendable, Equatable {
     case full
     case bitfit
-    case lora(rank: Int, alpha: Double, dropout: Double, targets: [String])
-    case sparse(density: Double)
-    case s2ft(density: Double)
+    case lora(rank: Int, alpha: Double, dropout: Double, targets: TargetModules)
+    /// LT-SFT: a full phase of `fullFraction` × the sparse phase's steps, then the top
+    /// `density` |change| entries train from the pre-trained weights.
+    case sparse(density: Double, fullFraction: Double)
+    case s2ft(density: Double, headDensity: Double?)
 
     public init(config c: TrainConfig) throws {
         switch c.method {
@@ -16,14 +20,30 @@ public enum FineTuneMethod: Sendable, Equatable {
         case "bitfit": self = .bitfit
         case "lora":
             guard c.loraRank > 0 else { throw TuneError("--lora-rank must be positive, got \(c.loraRank)") }
-            self = .lora(rank: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout,
-                         targets: c.loraTargets.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+            guard c.loraDropout >= 0 && c.loraDropout < 1 else { throw TuneError("--lora-dropout must be in [0, 1), got \(c.loraDropout)") }
+            self = .lora(rank: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout, targets: try Self.targets(c.loraTargets))
         case "sparse", "s2ft":
             guard c.density > 0 && c.density <= 1 else { throw TuneError("--density must be in (0, 1], got \(c.density)") }
-            self = c.method == "sparse" ? .sparse(density: c.density) : .s2ft(density: c.density)
+            self = c.method == "sparse" ? .sparse(density: c.density, fullFraction: c.sparseFullFraction)
+                : .s2ft(density: c.density, headDensity: c.s2ftHeadDensity)
         default:
             throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft; got \"\(c.method)\"")
         }
+        if case .lora = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method lora needs a BERT --model (LoRA targets its attention layers)") }
+        if case .s2ft = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method s2ft needs a BERT --model (it selects attention heads and FFN channels)") }
+    }
+
+    /// `--lora-targets`: a comma-separated list of module-name suffixes (PEFT's list form), or,
+    /// when it holds regex syntax, a regex that must match a module's whole dotted name
+    /// relative to the BERT (PEFT's string form, e.g. `encoder\.layer\.[0-5]\.attention\.self\.(query|value)`).
+    static func targets(_ text: String) throws -> TargetModules {
+        if text.contains(where: { "\\*+?()[]{}|^$".contains($0) }) {
+            do { _ = try Regex(text) } catch { throw TuneError("--lora-targets: \"\(text)\" is not a valid regex (\(error))") }
+            return .regex(text)
+        }
+        let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw TuneError("--lora-targets must name at least one module") }
+        return .names(names)
     }
 
     public var name: String {
@@ -35,17 +55,144 @@ public enum FineTuneMethod: Sendable, Equatable {
         case .s2ft: return "s2ft"
         }
     }
+}
 
-    /// Marks which parameters train. BitFit keeps biases and the new head.
-    public func apply(to model: any Classifier) throws {
-        switch self {
+/// A method's life inside one run: marks what trains, keeps the state a checkpoint needs to
+/// resume (LoRA dropout streams, the s2ft plan, the LT-SFT phase and support), switches LT-SFT
+/// from its full to its sparse phase, and writes the method's `final/` form.
+final class MethodRunner {
+    let method: FineTuneMethod
+    let model: any Classifier
+    let config: TrainConfig
+    /// Optimiser steps of the sparse method's first (full) phase; 0 for the other methods.
+    let fullPhaseSteps: Int
+    private(set) var s2ft: S2FTSession?
+    /// sparse: the weights before any training (θ₀ and the fresh head); LT-SFT resets to them.
+    private var initial: [String: Tensor] = [:]
+    /// sparse, second phase: the trained entries (values are those of the selection).
+    private(set) var support: SparseDiff?
+
+    /// The file that records the LT-SFT support once the sparse phase started.
+    static func supportFile(_ runDir: RunDirectory) -> URL { runDir.checkpoints.appendingPathComponent("sparse_support.safetensors") }
+
+    init(method: FineTuneMethod, model: any Classifier, config: TrainConfig, stepsPerRun: Int) {
+        self.method = method
+        self.model = model
+        self.config = config
+        if case .sparse(_, let f) = method { fullPhaseSteps = max(1, Int((f * Double(stepsPerRun)).rounded())) } else { fullPhaseSteps = 0 }
+    }
+
+    var bert: BertModel? { (model as? BertClassifier)?.bert }
+
+    /// Sets up which parameters train. With `resuming`, rebuilds the state the checkpoint was
+    /// written in (same adapters, same permutation, same phase) so its tensors load by name.
+    func prepare(state: inout LoopState, resuming: Bool, runDir: RunDirectory, optimizer: AdamW) throws {
+        switch method {
         case .full:
             model.setTrainable(true)
         case .bitfit:
             model.setTrainable(false)
             model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasPrefix("classifier.") }
-        case .lora, .sparse, .s2ft:
-            throw TuneError("--method \(name) is not available yet in this build (it arrives with the fine-tuning methods)")
+        case .lora(let rank, let alpha, let dropout, let targets):
+            guard let bert else { throw TuneError("--method lora needs a BERT model") }
+            // Adapters sit on the BERT (not the classifier) so names are PEFT's relative to the
+            // base model; the head outside it stays trainable (PEFT's modules_to_save).
+            var rng = SeededRNG(seed: config.seed ^ 0x10_7A)
+            do {
+                try applyLoRA(to: bert, targetModules: targets, rank: rank, alpha: Float(alpha), dropout: Float(dropout), rng: &rng)
+            } catch { throw TuneError("--lora-targets: \(error)") }
+        case .s2ft(let density, let headDensity):
+            guard let bert else { throw TuneError("--method s2ft needs a BERT model") }
+            let plan = resuming ? state.s2ftPlan : nil
+            let chosen = plan ?? S2FTPlan.choose(for: bert, density: density, headDensity: headDensity, criterion: .random, seed: config.seed ^ 0x52F7)
+            state.s2ftPlan = chosen
+            s2ft = applyS2FT(chosen, to: bert)
+        case .sparse:
+            initial = model.stateDict()
+            if resuming, state.sparsePhase == 1 {
+                let diff = try SparseDiff.load(from: Self.supportFile(runDir))
+                startSparsePhase(diff, optimizer: optimizer)
+            } else {
+                model.setTrainable(true)
+                state.sparsePhase = 0
+            }
         }
     }
+
+    /// Parameters LT-SFT may select: the encoder and the embedding LayerNorm of a BERT (the
+    /// embedding tables and the pooler are left out: the former would make every sparse step
+    /// carry a dense 30k-row gradient, the latter gets no gradient with mean pooling), every
+    /// non-head parameter of an image model.
+    static func isSparseCandidate(_ name: String) -> Bool {
+        if name.hasPrefix("classifier.") || name.hasPrefix("bert.pooler.") { return false }
+        return !name.hasSuffix("_embeddings.weight")
+    }
+
+    /// LT-SFT's switch after its full phase: keep the top-K |θ − θ₀| entries, reset every
+    /// weight (head included) to θ₀ and train only those entries from a fresh optimiser.
+    func switchToSparsePhase(state: inout LoopState, runDir: RunDirectory, optimizer: AdamW) throws {
+        guard case .sparse(let density, _) = method else { return }
+        var base: [String: Tensor] = [:], tuned: [String: Tensor] = [:]
+        for (n, p) in model.namedParameters() where Self.isSparseCandidate(n) {
+            base[n] = initial[n]
+            tuned[n] = p.value
+        }
+        let diff = try SparseDiff.select(base: base, finetuned: tuned, density: density)
+        try model.update(from: initial)
+        // The support must be on disk before any checkpoint says "phase 1".
+        try diff.write(to: Self.supportFile(runDir))
+        startSparsePhase(diff, optimizer: optimizer)
+        optimizer.states = [:]
+        state.sparsePhase = 1
+    }
+
+    private func startSparsePhase(_ diff: SparseDiff, optimizer: AdamW) {
+        support = diff
+        optimizer.updateMasks = diff.prepareSparseTraining(model) { $0.hasPrefix("classifier.") }
+    }
+
+    /// Zeroes the gradient of unselected entries, so clipping sees only what trains.
+    func maskGradients(_ optimizer: AdamW) {
+        guard support != nil else { return }
+        for (n, p) in model.namedParameters() {
+            guard let m = optimizer.updateMasks[n] else { continue }
+            p.grad?.withUnsafeMutablePointer { gp in m.withUnsafePointer { mp in for i in 0..<m.count { gp[i] *= mp[i] } } }
+        }
+    }
+
+    /// The learning-rate multiplier at `step` for a run of `totalSteps`: the sparse method
+    /// runs the schedule (warm-up, decay) once per phase.
+    func lrFactor(step: Int, totalSteps: Int, state: LoopState, schedule: (Int) -> LRSchedule) -> Float {
+        guard fullPhaseSteps > 0 else { return schedule(totalSteps).factor(at: step) }
+        if (state.sparsePhase ?? 0) == 0 { return schedule(fullPhaseSteps).factor(at: step) }
+        return schedule(totalSteps - fullPhaseSteps).factor(at: step - fullPhaseSteps)
+    }
+
+    /// Writes `final/`: a full HF model (full, bitfit, s2ft after folding), or the base
+    /// reference plus a PEFT adapter (lora) or a sparse diff (sparse).
+    func saveFinal(labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL) throws {
+        switch method {
+        case .full, .bitfit:
+            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir)
+        case .s2ft:
+            s2ft?.fold()
+            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir)
+        case .lora(let rank, let alpha, let dropout, let targets):
+            let peft = PEFTLoRAConfig(r: rank, loraAlpha: alpha, loraDropout: dropout, targetModules: targets.peft,
+                                      baseModelNameOrPath: absolutePath(config.model), taskType: "FEATURE_EXTRACTION")
+            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir,
+                                          weights: .loraAdapter(peft), baseModel: absolutePath(config.model))
+        case .sparse:
+            guard let support else { throw TuneError("sparse: the run ended before its sparse phase started") }
+            var base: [String: Tensor] = [:], tuned: [String: Tensor] = [:]
+            let current = model.stateDict()
+            for name in support.parts.keys { base[name] = initial[name]; tuned[name] = current[name] }
+            var diff = try support.onSameSupport(base: base, finetuned: tuned)
+            diff.metadata["base_model"] = absolutePath(config.model)
+            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir,
+                                          weights: .sparseDiff(diff), baseModel: absolutePath(config.model))
+        }
+    }
+
+    func absolutePath(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
 }

@@ -47,6 +47,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var loraDropout: Double = 0.05
     public var loraTargets: String = "query,value"
     public var density: Double = 0.01
+    /// sparse: steps of LT-SFT's first (full) phase, as a fraction of the sparse phase's steps.
+    public var sparseFullFraction: Double = 0.34
+    /// s2ft: density of attention heads (nil: `density`); at 1 % a 12-head layer gets none.
+    public var s2ftHeadDensity: Double? = nil
 
     public init() {}
 
@@ -57,6 +61,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
         case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
+        case sparseFullFraction = "sparse-full-fraction", s2ftHeadDensity = "s2ft-head-density"
     }
 
     /// Missing keys keep their defaults, so a config file names only what it changes.
@@ -76,6 +81,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
+        sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
+        s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
     }
 
     /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,
@@ -115,6 +122,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
         if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
+        if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
+        if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
         _ = try FineTuneMethod(config: self)
     }
 }

@@ -90,38 +90,55 @@ final class Loop {
         if isImage, case .tokens = data.train.inputs { throw TuneError("--model \(c.model) needs image data") }
 
         let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
-        try method.apply(to: model)
-        model.train()
-        let trainable = model.trainableParameters()
         let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
-        // Biases and normalisation weights (all 1-D parameters) are not decayed, as is usual.
-        let noDecay = Set(trainable.filter { $0.parameter.value.rank <= 1 }.map(\.name))
-        optimizer.noDecay = { noDecay.contains($0) }
 
         let n = data.train.count
         let microBatches = (n + c.batchSize - 1) / c.batchSize
         let stepsPerEpoch = (microBatches + c.gradAccum - 1) / c.gradAccum
-        let totalSteps = stepsPerEpoch * c.epochs
-        let warmup = Int((c.warmupRatio * Double(totalSteps)).rounded())
-        let schedule: LRSchedule = c.schedule == "cosine" ? .cosine(warmupSteps: warmup, totalSteps: totalSteps)
-            : c.schedule == "linear" ? .linear(warmupSteps: warmup, totalSteps: totalSteps)
-            : (warmup > 0 ? .linear(warmupSteps: warmup, totalSteps: Int.max / 2) : .constant)
+        let methodSteps = stepsPerEpoch * c.epochs
+        let runner = MethodRunner(method: method, model: model, config: c, stepsPerRun: methodSteps)
+        // LT-SFT's full phase comes on top of the epochs of its sparse phase.
+        let totalSteps = methodSteps + runner.fullPhaseSteps
+        func schedule(_ steps: Int) -> LRSchedule {
+            let warmup = Int((c.warmupRatio * Double(steps)).rounded())
+            return c.schedule == "cosine" ? .cosine(warmupSteps: warmup, totalSteps: steps)
+                : c.schedule == "linear" ? .linear(warmupSteps: warmup, totalSteps: steps)
+                : (warmup > 0 ? .linear(warmupSteps: warmup, totalSteps: Int.max / 2) : .constant)
+        }
 
         var state = LoopState(data: DataOrderState(seed: c.seed))
         if resume {
             let saved = try LabelVocabulary.read(from: runDir.labels)
             guard saved == data.labels else { throw TuneError("\(runDir.labels.path): the training data's labels changed since the run started") }
+            var savedState = try Checkpoint.readState(from: runDir.lastCheckpoint)
+            try runner.prepare(state: &savedState, resuming: true, runDir: runDir, optimizer: optimizer)
             state = try Checkpoint.load(from: runDir.lastCheckpoint, model: model, optimizer: optimizer)
+            state.s2ftPlan = savedState.s2ftPlan
             try MetricsLog.truncate(runDir.metrics, afterStep: state.step)
             hooks.progress?.line("resuming \(runDir.url.path) at step \(state.step)/\(totalSteps) (epoch \(state.data.epoch + 1))")
         } else {
+            try runner.prepare(state: &state, resuming: false, runDir: runDir, optimizer: optimizer)
+        }
+        model.train()
+        var trainable = model.trainableParameters()
+        // Biases and normalisation weights (all 1-D parameters) are not decayed, as is usual.
+        func setNoDecay() {
+            let noDecay = Set(trainable.filter { $0.parameter.value.rank <= 1 }.map(\.name))
+            optimizer.noDecay = { noDecay.contains($0) }
+        }
+        setNoDecay()
+        if !resume {
             try data.labels.write(to: runDir.labels)
             let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: data.labels.count,
                                    trainExamples: n, validationExamples: data.validation?.count ?? 0, totalSteps: totalSteps,
                                    parameters: model.parameterCount, trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
             try RunJSON.write(record, to: runDir.runJSON)
-            hooks.progress?.line("training \(model.spec.kind.rawValue) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps")
+            let phases = runner.fullPhaseSteps > 0 ? " (\(runner.fullPhaseSteps) full, then \(methodSteps) sparse)" : ""
+            hooks.progress?.line("training \(model.spec.kind.rawValue) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps\(phases)")
         }
+        /// Evaluations, best checkpoints and early stopping belong to the method's output:
+        /// LT-SFT's full phase has none.
+        func inFullPhase() -> Bool { runner.fullPhaseSteps > 0 && (state.sparsePhase ?? 0) == 0 }
 
         let metrics = MetricsLog(url: runDir.metrics)
         var permutation = state.data.permutation(count: n)
@@ -152,7 +169,7 @@ final class Loop {
                 pos = end
             }
             let stepExamples = pos - first
-            optimizer.learningRate = Float(c.lr) * schedule.factor(at: state.step)
+            optimizer.learningRate = Float(c.lr) * runner.lrFactor(step: state.step, totalSteps: totalSteps, state: state, schedule: schedule)
             var lossSum = 0.0
             for g in groups {
                 let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
@@ -171,6 +188,7 @@ final class Loop {
                     ? "the last good checkpoint is kept at \(runDir.lastCheckpoint.path)" : "no checkpoint had been written yet"
                 throw TuneError("loss became \(loss) at step \(state.step + 1) (epoch \(state.data.epoch + 1)); training stopped, \(kept)")
             }
+            runner.maskGradients(optimizer)
             if c.clipNorm > 0 { clipGradientNorm(trainable, maxNorm: Float(c.clipNorm)) }
             optimizer.step(trainable)
             model.zeroGrad()
@@ -199,7 +217,19 @@ final class Loop {
                 windowLoss = 0; windowSteps = 0; windowExamples = 0; windowStart = now
             }
 
-            let evaluate = c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
+            var phaseSwitched = false
+            if inFullPhase() && state.step >= runner.fullPhaseSteps {
+                try runner.switchToSparsePhase(state: &state, runDir: runDir, optimizer: optimizer)
+                trainable = model.trainableParameters()
+                setNoDecay()
+                // The sparse phase runs its own epochs over a fresh data order.
+                state.data = DataOrderState(seed: c.seed &+ 1)
+                permutation = state.data.permutation(count: n)
+                phaseSwitched = true
+                hooks.progress?.line("step \(state.step): full phase done; training \(runner.support?.count ?? 0) selected entries from the pre-trained weights")
+            }
+            let evaluate = inFullPhase() || phaseSwitched ? false
+                : c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
             if evaluate, let val = data.validation {
                 let result = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId)
                 var r = MetricsRecord(step: state.step, epoch: epochFraction)
@@ -223,7 +253,7 @@ final class Loop {
                 hooks.progress?.line(note)
             }
             let checkpoint = c.checkpointEvery > 0 ? state.step % c.checkpointEvery == 0 : (evaluate || epochEnded)
-            if checkpoint || state.stoppedEarly || state.data.epoch >= c.epochs { try saveCheckpoint() }
+            if checkpoint || phaseSwitched || state.stoppedEarly || state.data.epoch >= c.epochs { try saveCheckpoint() }
             if let k = hooks.abandonAfterStep, state.step >= k {
                 return TrainResult(outcome: .abandoned, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: nil,
                                    bestAccuracy: state.bestAccuracy, labels: data.labels, seconds: Date().timeIntervalSince(start))
@@ -240,7 +270,7 @@ final class Loop {
             }
             if let val = data.validation { validation = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId) }
             let tokenizerSource = isImage ? nil : URL(fileURLWithPath: c.model)
-            try ClassifierStore.saveFinal(model, labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
+            try runner.saveFinal(labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
         }
         try? TrainingCurve.write(metrics: MetricsLog.read(runDir.metrics), to: runDir.curve)
         return TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,
