@@ -23,24 +23,7 @@ final class BadInputTests: XCTestCase {
 
     var weights: URL { dir.appendingPathComponent("model.safetensors") }
 
-    /// Runs the built `sculpt` binary (it sits beside the test bundle).
-    func sculpt(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        var exe = binDir.appendingPathComponent("sculpt")
-        if !FileManager.default.fileExists(atPath: exe.path) {
-            exe = SharedData.repoRoot.appendingPathComponent(".build/debug/sculpt")
-        }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func sculpt(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { try SculptCLI.run(args) }
 
     func assertEveryCommandFails(naming fragment: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let texts = dir.appendingPathComponent("texts.txt").path

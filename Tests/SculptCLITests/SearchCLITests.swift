@@ -8,29 +8,8 @@ final class SearchCLITests: XCTestCase {
     override func setUp() { dir = SharedData.temporaryDirectory("sculpt-search-cli") }
     override func tearDown() { try? FileManager.default.removeItem(at: dir) }
 
-    var exe: URL {
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let e = binDir.appendingPathComponent("sculpt")
-        return FileManager.default.fileExists(atPath: e.path) ? e : SharedData.repoRoot.appendingPathComponent(".build/debug/sculpt")
-    }
-
-    func start(_ args: [String]) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        return (p, out, err)
-    }
-
-    func sculpt(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let (p, out, err) = try start(args)
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
+    func start(_ args: [String]) throws -> (Process, Pipe, Pipe) { try SculptCLI.start(args) }
+    func sculpt(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { try SculptCLI.run(args) }
 
     func paretoJSON(_ db: String) throws -> [String: Any]? {
         let r = try sculpt(["pareto", db, "--json"])

@@ -40,3 +40,32 @@ public enum SharedData {
         return url
     }
 }
+
+/// Runs the built `sculpt` executable (it sits beside the test bundle) for CLI-level tests.
+public enum SculptCLI {
+    public static var executable: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sculpt")
+        return FileManager.default.fileExists(atPath: beside.path) ? beside : SharedData.repoRoot.appendingPathComponent(".build/debug/sculpt")
+    }
+
+    /// Starts `sculpt args` with stdout and stderr captured; the caller waits or kills it.
+    public static func start(_ args: [String], in directory: URL? = nil) throws -> (process: Process, stdout: Pipe, stderr: Pipe) {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = args
+        if let directory { p.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        return (p, out, err)
+    }
+
+    /// Runs `sculpt args` to completion.
+    public static func run(_ args: [String], in directory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let (p, out, err) = try start(args, in: directory)
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+}
