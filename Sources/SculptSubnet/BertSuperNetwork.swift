@@ -6,6 +6,14 @@ import SculptModels
 import SculptSearch
 import SculptTune
 
+/// Cycles 0, 1, …, count − 1, 0, … (a class so probe closures can share and advance it).
+final class RoundRobin {
+    let count: Int
+    var i = 0
+    init(count: Int) { self.count = max(1, count) }
+    func advance() -> Int { defer { i = (i + 1) % count }; return i }
+}
+
 /// A fine-tuned BERT classifier as a super-network of the standard space (depth, heads and
 /// FFN width per layer as leading slices of its weights).
 ///
@@ -123,7 +131,11 @@ public final class BertSuperNetwork: SuperNetwork {
         let b = setting.batch, sq = setting.sequence, hsz = config.hiddenSize
         var rng = SeededRNG(seed: 23)
         let hidden = Variable(Tensor.randomNormal([b * sq, hsz], std: 1, using: &rng))
-        let layer = bert.encoder.layers[0]
+        // Each run takes the next layer, so a part's weights come from memory as they do in a
+        // forward pass through many layers; timing one layer again and again keeps its weights
+        // in cache and underestimated deep sub-networks by ~2× (batch 1 is memory-bound).
+        let layers = bert.encoder.layers
+        let next = RoundRobin(count: layers.count)
         let fullHeads = space.headChoices.last!, fullFFN = space.ffnChoices.last!
         let bertModel = bert
         if part == "embeddings" {
@@ -142,18 +154,18 @@ public final class BertSuperNetwork: SuperNetwork {
             }
         }
         if part.hasPrefix("attention."), let h = Int(part.dropFirst("attention.".count)), space.headChoices.contains(h) {
-            let s = BertSubnet(layers: 1, heads: [h], ffn: [fullFFN])
+            let s = BertSubnet(layers: layers.count, heads: Array(repeating: h, count: layers.count), ffn: Array(repeating: fullFFN, count: layers.count))
             return {
                 bertModel.activate(s)
-                _ = withoutGradients { layer.attentionBlock(hidden, batch: b, sequence: sq, keyMask: nil) }
+                _ = withoutGradients { layers[next.advance()].attentionBlock(hidden, batch: b, sequence: sq, keyMask: nil) }
                 bertModel.activate(nil)
             }
         }
         if part.hasPrefix("ffn."), let f = Int(part.dropFirst("ffn.".count)), space.ffnChoices.contains(f) {
-            let s = BertSubnet(layers: 1, heads: [fullHeads], ffn: [f])
+            let s = BertSubnet(layers: layers.count, heads: Array(repeating: fullHeads, count: layers.count), ffn: Array(repeating: f, count: layers.count))
             return {
                 bertModel.activate(s)
-                _ = withoutGradients { layer.feedForwardBlock(hidden) }
+                _ = withoutGradients { layers[next.advance()].feedForwardBlock(hidden) }
                 bertModel.activate(nil)
             }
         }
