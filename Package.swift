@@ -44,7 +44,8 @@ let package = Package(
         // The demo's data ships inside the package so `sculpt demo` works from a fresh clone.
         .target(name: "SculptTune", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
                 resources: [.copy("Resources/fashion-mnist")], swiftSettings: computeSettings),
-        .target(name: "SculptSubnet", dependencies: ["SculptTune"], swiftSettings: computeSettings),
+        // SculptSubnet adapts its super-networks to the generic search below it (SculptSearch).
+        .target(name: "SculptSubnet", dependencies: ["SculptTune", "SculptSearch"], swiftSettings: computeSettings),
         .target(name: "SculptMerge", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],
                 swiftSettings: computeSettings),
         // Search machinery (to be folded into SculptSubnet once its super-networks plug in).
@@ -66,7 +67,7 @@ let package = Package(
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptCLITests", dependencies: ["SculptModels", "SculptSearch", "SculptTestSupport"], swiftSettings: computeSettings),
-        .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptTestSupport"], swiftSettings: computeSettings),
+        .testTarget(name: "SculptSubnetTests", dependencies: ["SculptSubnet", "SculptSearch", "SculptTune", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptMergeTests", dependencies: ["SculptMerge", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptSearchTests", dependencies: ["SculptSearch", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptModelsTests", dependencies: ["SculptModels", "SculptTestSupport"], swiftSettings: computeSettings),

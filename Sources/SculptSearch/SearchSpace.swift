@@ -58,9 +58,15 @@ public enum SearchSpaceError: Error, CustomStringConvertible, Equatable {
 /// with inactive dimensions blanked to `inactiveSlot`.
 public struct SearchSpace: Codable, Sendable, Equatable {
     public var dimensions: [Dimension]
+    /// What an encoding is measured on (e.g. the super-network's run and weights, the
+    /// validation data, the latency setting). It is part of the hash that keys the store, so
+    /// one store shared by searches over different super-networks never answers a lookup with
+    /// another network's measurements. Nil (omitted from the JSON) for abstract problems.
+    public var context: String?
 
-    public init(dimensions: [Dimension]) throws {
+    public init(dimensions: [Dimension], context: String? = nil) throws {
         self.dimensions = dimensions
+        self.context = context
         try validate()
     }
 
