@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SculptCore
 import SculptTune
+import SculptSubnet
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a BERT checkpoint on text, or train a CNN/MLP on images; writes a run directory.")
@@ -11,7 +12,7 @@ struct Train: ParsableCommand {
     @Option(help: "cnn, mlp, or a BERT model directory.") var model: String?
     @Option(help: "Training data: JSONL/CSV text, an IDX images file, or an MNIST-layout directory.") var data: String?
     @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
-    @Option(help: "full, bitfit, lora, sparse or s2ft.") var method: String?
+    @Option(help: "full, bitfit, lora, sparse, s2ft, elastic or gates.") var method: String?
     @Option var epochs: Int?
     @Option var batchSize: Int?
     @Option var lr: Double?
@@ -41,6 +42,12 @@ struct Train: ParsableCommand {
     @Option var loraDropout: Double?
     @Option(help: "Comma-separated module name suffixes or a full-match regex.") var loraTargets: String?
     @Option var density: Double?
+    @Option(help: "Elastic sampling: sandwich, sorted or progressive.") var elasticSchedule: String?
+    @Option(help: "Elastic: random sub-networks per step besides the largest and smallest.") var randomSubnets: Int?
+    @Option(help: "Elastic: temperature of the distillation to the largest sub-network.") var distillTemperature: Double?
+    @Option(help: "Unit reordering before elastic fine-tuning: magnitude, taylor or none.") var importance: String?
+    @Option(help: "Gates: kept fraction of MACs to reach.") var targetMacs: Double?
+    @Option(help: "Gates: kept fraction of parameters to reach.") var targetParams: Double?
 
     func run() throws {
         var c = TrainConfig()
@@ -58,9 +65,12 @@ struct Train: ParsableCommand {
         if let depth { c.depth = depth }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
+        if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
+        if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
+        if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }
 
         let monitor = InterruptMonitor()
-        let result = try Trainer.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
+        let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
         var summary: [String: String] = ["outcome": result.outcome.rawValue, "steps": "\(result.steps)/\(result.totalSteps)",
                                          "run": result.runDirectory.path, "seconds": String(format: "%.1f", result.seconds)]
         if let v = result.validation { summary["val_accuracy"] = String(format: "%.4f", v.accuracy) }

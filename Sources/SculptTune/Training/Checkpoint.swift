@@ -16,6 +16,8 @@ public struct LoopState: Codable, Sendable, Equatable {
     public var bestStep: Int? = nil
     public var evaluationsWithoutImprovement: Int = 0
     public var stoppedEarly: Bool = false
+    /// The training strategy's own state (elastic / gates), as JSON.
+    public var strategyState: String? = nil
 }
 
 /// A checkpoint file: `model.<name>` (parameters and buffers), `adam.m.<name>`,

@@ -9,6 +9,10 @@ public enum FineTuneMethod: Sendable, Equatable {
     case lora(rank: Int, alpha: Double, dropout: Double, targets: [String])
     case sparse(density: Double)
     case s2ft(density: Double)
+    /// Weight-sharing sub-network training (all weights train; the sampling strategy is SculptSubnet's).
+    case elastic
+    /// Learned unit gates toward a MACs/parameter target (all weights and the gates train).
+    case gates
 
     public init(config c: TrainConfig) throws {
         switch c.method {
@@ -21,8 +25,10 @@ public enum FineTuneMethod: Sendable, Equatable {
         case "sparse", "s2ft":
             guard c.density > 0 && c.density <= 1 else { throw TuneError("--density must be in (0, 1], got \(c.density)") }
             self = c.method == "sparse" ? .sparse(density: c.density) : .s2ft(density: c.density)
+        case "elastic": self = .elastic
+        case "gates": self = .gates
         default:
-            throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft; got \"\(c.method)\"")
+            throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft, elastic, gates; got \"\(c.method)\"")
         }
     }
 
@@ -33,13 +39,15 @@ public enum FineTuneMethod: Sendable, Equatable {
         case .lora: return "lora"
         case .sparse: return "sparse"
         case .s2ft: return "s2ft"
+        case .elastic: return "elastic"
+        case .gates: return "gates"
         }
     }
 
     /// Marks which parameters train. BitFit keeps biases and the new head.
     public func apply(to model: any Classifier) throws {
         switch self {
-        case .full:
+        case .full, .elastic, .gates:
             model.setTrainable(true)
         case .bitfit:
             model.setTrainable(false)

@@ -47,6 +47,19 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var loraDropout: Double = 0.05
     public var loraTargets: String = "query,value"
     public var density: Double = 0.01
+    // Sub-network options (used by elastic / gates; the strategies live in SculptSubnet)
+    /// Elastic sampling: "sandwich" (largest, smallest, N random), "sorted" (nested sub-models
+    /// from a fixed sorted list) or "progressive" (depth first, then width). Not `schedule`,
+    /// which is the learning-rate schedule.
+    public var elasticSchedule: String = "sandwich"
+    /// Random sub-networks per step besides the largest and smallest (sandwich rule).
+    public var randomSubnets: Int = 2
+    public var distillTemperature: Double = 1
+    /// Unit reordering before elastic training of a pre-trained model: magnitude, taylor or none.
+    public var importance: String = "magnitude"
+    /// Gates: the kept fraction of MACs or parameters to reach (one of them, in (0, 1)).
+    public var targetMacs: Double = 0
+    public var targetParams: Double = 0
 
     public init() {}
 
@@ -57,6 +70,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
         case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
+        case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
+        case importance, targetMacs = "target-macs", targetParams = "target-params"
     }
 
     /// Missing keys keep their defaults, so a config file names only what it changes.
@@ -76,6 +91,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
+        elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
+        distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
+        targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
     }
 
     /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,
@@ -115,6 +133,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
         if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
+        if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
+            try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")
+        }
+        if randomSubnets < 0 { try fail("--random-subnets must be ≥ 0, got \(randomSubnets)") }
+        if !(distillTemperature > 0) { try fail("--distill-temperature must be positive, got \(distillTemperature)") }
+        if !["magnitude", "taylor", "none"].contains(importance) { try fail("--importance must be magnitude, taylor or none, got \"\(importance)\"") }
+        if targetMacs < 0 || targetMacs >= 1 || targetParams < 0 || targetParams >= 1 { try fail("--target-macs and --target-params must be in (0, 1) (0: not set)") }
+        if method == "gates" && (targetMacs > 0) == (targetParams > 0) { try fail("--method gates needs exactly one of --target-macs or --target-params") }
         _ = try FineTuneMethod(config: self)
     }
 }

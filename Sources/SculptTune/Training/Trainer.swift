@@ -13,13 +13,17 @@ public struct TrainHooks {
     public var abandonAfterStep: Int?
     /// Called before each optimiser step with the step number (tests inject faults here).
     public var beforeStep: ((Int, any Classifier) -> Void)?
+    /// Builds the training strategy for the resolved config (nil: plain cross-entropy).
+    /// SculptSubnet's `SubnetTraining.run` sets it for `--method elastic` and `gates`.
+    public var strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)?
 
     public init(progress: ProgressDisplay? = nil, stop: StopFlag? = nil, abandonAfterStep: Int? = nil,
-                beforeStep: ((Int, any Classifier) -> Void)? = nil) {
+                beforeStep: ((Int, any Classifier) -> Void)? = nil, strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)? = nil) {
         self.progress = progress
         self.stop = stop
         self.abandonAfterStep = abandonAfterStep
         self.beforeStep = beforeStep
+        self.strategy = strategy
     }
 }
 
@@ -91,17 +95,22 @@ final class Loop {
 
         let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
         try method.apply(to: model)
+        let strategy = try hooks.strategy?(c)
+        if strategy == nil && [FineTuneMethod.elastic, .gates].contains(method) {
+            throw TuneError("--method \(method.name) needs the sub-network strategies (run it through `sculpt train`)")
+        }
+        let n = data.train.count
+        let microBatches = (n + c.batchSize - 1) / c.batchSize
+        let stepsPerEpoch = (microBatches + c.gradAccum - 1) / c.gradAccum
+        let totalSteps = stepsPerEpoch * c.epochs
+        try strategy?.prepare(model: model, context: StrategyContext(config: c, data: data, runDirectory: runDir, totalSteps: totalSteps,
+                                                                     stepsPerEpoch: stepsPerEpoch, padId: padId, resume: resume))
         model.train()
         let trainable = model.trainableParameters()
         let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
         // Biases and normalisation weights (all 1-D parameters) are not decayed, as is usual.
         let noDecay = Set(trainable.filter { $0.parameter.value.rank <= 1 }.map(\.name))
         optimizer.noDecay = { noDecay.contains($0) }
-
-        let n = data.train.count
-        let microBatches = (n + c.batchSize - 1) / c.batchSize
-        let stepsPerEpoch = (microBatches + c.gradAccum - 1) / c.gradAccum
-        let totalSteps = stepsPerEpoch * c.epochs
         let warmup = Int((c.warmupRatio * Double(totalSteps)).rounded())
         let schedule: LRSchedule = c.schedule == "cosine" ? .cosine(warmupSteps: warmup, totalSteps: totalSteps)
             : c.schedule == "linear" ? .linear(warmupSteps: warmup, totalSteps: totalSteps)
@@ -112,6 +121,7 @@ final class Loop {
             let saved = try LabelVocabulary.read(from: runDir.labels)
             guard saved == data.labels else { throw TuneError("\(runDir.labels.path): the training data's labels changed since the run started") }
             state = try Checkpoint.load(from: runDir.lastCheckpoint, model: model, optimizer: optimizer)
+            try strategy?.restore(checkpointState: state.strategyState)
             try MetricsLog.truncate(runDir.metrics, afterStep: state.step)
             hooks.progress?.line("resuming \(runDir.url.path) at step \(state.step)/\(totalSteps) (epoch \(state.data.epoch + 1))")
         } else {
@@ -131,6 +141,7 @@ final class Loop {
         var outcome = TrainResult.Outcome.completed
 
         func saveCheckpoint() throws {
+            state.strategyState = strategy?.checkpointState()
             try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: runDir.lastCheckpoint)
         }
 
@@ -157,10 +168,15 @@ final class Loop {
             for g in groups {
                 let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
                 let batch = data.train.batch(g, padId: padId, flipSeed: flipSeed)
-                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
                 // Weighting each micro-batch by its share of the step's examples makes the
                 // accumulated gradient equal to that of one batch holding them all.
-                (loss * (Float(g.count) / Float(stepExamples))).backward()
+                let weight = Float(g.count) / Float(stepExamples)
+                if let strategy {
+                    lossSum += strategy.accumulate(model: model, batch: batch, weight: weight, step: state.step) * Double(g.count)
+                    continue
+                }
+                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
+                (loss * weight).backward()
                 lossSum += Double(loss.value.scalar) * Double(g.count)
             }
             let loss = lossSum / Double(stepExamples)
@@ -201,6 +217,7 @@ final class Loop {
 
             let evaluate = c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
             if evaluate, let val = data.validation {
+                strategy?.beforeEvaluation(model: model)
                 let result = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId)
                 var r = MetricsRecord(step: state.step, epoch: epochFraction)
                 r.valAccuracy = result.accuracy
@@ -238,9 +255,11 @@ final class Loop {
             if data.validation != nil, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
                 try Checkpoint.loadWeights(runDir.bestCheckpoint, into: model)
             }
+            strategy?.beforeEvaluation(model: model)
             if let val = data.validation { validation = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId) }
             let tokenizerSource = isImage ? nil : URL(fileURLWithPath: c.model)
             try ClassifierStore.saveFinal(model, labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
+            try strategy?.finish(model: model, labels: data.labels)
         }
         try? TrainingCurve.write(metrics: MetricsLog.read(runDir.metrics), to: runDir.curve)
         return TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,
