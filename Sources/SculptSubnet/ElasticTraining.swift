@@ -57,6 +57,10 @@ final class ElasticStrategy: TrainingStrategy {
             b.bert.reorderByImportance(criterion)
             b.zeroGrad()
         }
+        if !context.resume, c.initFrom != nil, c.importance != "none", let cnn = model as? ImageCNN {
+            // A trained CNN: move the important channels to the front before they are shared.
+            cnn.reorderChannelsByImportance()
+        }
         if model is ImageCNN {
             calibration = calibrationBatches(context.data.train, count: 8, batchSize: 64, seed: c.seed)
         }

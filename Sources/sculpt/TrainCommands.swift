@@ -48,6 +48,7 @@ struct Train: ParsableCommand {
     @Option(help: "Unit reordering before elastic fine-tuning: magnitude, taylor or none.") var importance: String?
     @Option(help: "Gates: kept fraction of MACs to reach.") var targetMacs: Double?
     @Option(help: "Gates: kept fraction of parameters to reach.") var targetParams: Double?
+    @Option(help: "Start from the weights of this run (or saved classifier) instead of a fresh initialisation.") var initFrom: String?
 
     func run() throws {
         var c = TrainConfig()
@@ -68,6 +69,7 @@ struct Train: ParsableCommand {
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
         if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
         if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }
+        if let initFrom { c.initFrom = initFrom }
 
         let monitor = InterruptMonitor()
         let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))

@@ -104,3 +104,26 @@ final class CNNSubnetTests: XCTestCase {
 extension Tensor {
     var squaredSum: Float { (self * self).sum().scalar }
 }
+
+final class CNNReorderingTests: XCTestCase {
+    func testChannelReorderingKeepsTheFunction() {
+        var spec = ClassifierSpec(kind: .cnn, classes: 3)
+        spec.width = 4; spec.depth = 2; spec.imageHeight = 10; spec.imageWidth = 10
+        let cnn = ImageCNN(spec: spec, seed: 5)
+        var rng = SeededRNG(seed: 6)
+        // Distinct BatchNorm scales and statistics so the orders are not the identity.
+        cnn.train()
+        withoutGradients { _ = cnn.logits(.images(Tensor.randomNormal([8, 1, 10, 10], using: &rng))) }
+        for bn in batchNorms(cnn) { bn.weight.value = Tensor.randomUniform(bn.weight.value.shape, low: 0.1, high: 2, using: &rng) }
+        cnn.eval()
+        let x = BatchInput.images(Tensor.randomNormal([3, 1, 10, 10], using: &rng))
+        let before = withoutGradients { cnn.logits(x) }.value
+        let orders = cnn.reorderChannelsByImportance()
+        XCTAssertTrue(orders.contains { $0 != Array(0..<$0.count) })
+        let after = withoutGradients { cnn.logits(x) }.value
+        for i in 0..<before.count { XCTAssertEqual(before[flat: i], after[flat: i], accuracy: 1e-4) }
+        // The stem's γ are now in decreasing order of magnitude.
+        let g = (0..<4).map { abs(cnn.stemNorm.weight.value[flat: $0]) }
+        XCTAssertEqual(g, g.sorted(by: >))
+    }
+}

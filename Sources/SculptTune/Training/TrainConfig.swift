@@ -60,6 +60,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Gates: the kept fraction of MACs or parameters to reach (one of them, in (0, 1)).
     public var targetMacs: Double = 0
     public var targetParams: Double = 0
+    /// Start from the weights of this run's `final/` (or a saved image classifier) instead of
+    /// a fresh initialisation: elastic fine-tuning of a trained CNN, recovery fine-tunes.
+    public var initFrom: String? = nil
 
     public init() {}
 
@@ -71,7 +74,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
-        case importance, targetMacs = "target-macs", targetParams = "target-params"
+        case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from"
     }
 
     /// Missing keys keep their defaults, so a config file names only what it changes.
@@ -94,6 +97,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 
     /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,

@@ -94,6 +94,7 @@ final class Loop {
         if isImage, case .tokens = data.train.inputs { throw TuneError("--model \(c.model) needs image data") }
 
         let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
+        if let from = c.initFrom, !resume { try ClassifierStore.loadWeights(from: URL(fileURLWithPath: from), into: model) }
         try method.apply(to: model)
         let strategy = try hooks.strategy?(c)
         if strategy == nil && [FineTuneMethod.elastic, .gates].contains(method) {
