@@ -19,6 +19,10 @@ public final class Linear: Layer {
     /// a sub-network trains and runs on leading slices of the shared weights.
     public var activeOutFeatures: Int?
     public var activeInFeatures: Int?
+    /// Learned binary gates on groups of input columns (`--method gates`: one per attention
+    /// head before the attention output, one per FFN channel before the FFN output). Its
+    /// scores appear as the parameter `input_gate` while attached; extraction removes it.
+    public var inputGate: UnitGate?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Variable(weight, requiresGrad: true)
@@ -41,10 +45,16 @@ public final class Linear: Layer {
         if let b = bias { p.append(("bias", b)) }
         if let l = lora { p.append(("lora_A.weight", l.a)); p.append(("lora_B.weight", l.b)) }
         if let s = split { p.append((WeightSplit.parameterName, s.trainable)) }
+        if let g = inputGate { p.append(("input_gate", g.scores)) }
         return p
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let g = inputGate { return ungatedForward(x * g.mask()) }
+        return ungatedForward(x)
+    }
+
+    func ungatedForward(_ x: Variable) -> Variable {
         if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
         var y = split.map { $0.forward(x) } ?? matmul(x, weight, transposeB: true)
         if let b = bias { y = y + b }
@@ -75,6 +85,29 @@ extension Linear {
         let (w, b) = activeParameters()
         let y = matmul(x, w, transposeB: true)
         return b.map { y + $0 } ?? y
+    }
+}
+
+/// Real-valued gate scores for `units` groups of `unitSize` consecutive features, used in
+/// the forward pass as 0/1 (score > 0.5) with a straight-through gradient.
+public final class UnitGate {
+    public let scores: Variable
+    public let unitSize: Int
+
+    public init(units: Int, unitSize: Int, initial: Float = 1) {
+        scores = Variable(Tensor(shape: [units], repeating: initial), requiresGrad: true)
+        self.unitSize = unitSize
+    }
+
+    public var units: Int { scores.value.count }
+    /// Indices of the units whose gate is open.
+    public var kept: [Int] { (0..<units).filter { scores.value[flat: $0] > 0.5 } }
+
+    /// The binary gate of every feature: [units · unitSize].
+    public func mask() -> Variable {
+        let b = scores.binarizedStraightThrough()
+        guard unitSize > 1 else { return b }
+        return (b.reshaped([units, 1]) * Variable(Tensor(shape: [1, unitSize], repeating: 1))).reshaped([units * unitSize])
     }
 }
 

@@ -17,6 +17,7 @@ public enum SubnetTraining {
     public static func strategy(for c: TrainConfig) throws -> (any TrainingStrategy)? {
         switch c.method {
         case "elastic": return ElasticStrategy(config: c)
+        case "gates": return GatesStrategy(config: c)
         default: return nil
         }
     }

@@ -121,6 +121,22 @@ public enum RunSubnets {
     public static func extract(run: URL, subnet spec: String, out: URL, hfCompatible: Bool = false, checkExamples: Int = 32) throws -> ExtractionReport {
         let (model, file, labels, final) = try open(run)
         let subnet = try resolve(spec, in: file)
+        if file.training == "gates" {
+            // A gates run's final/ already is the extracted `gated` model (checked when the
+            // run ended); the super-network it came from is not kept.
+            guard subnet == file.named["gated"], !hfCompatible || model is BertClassifier else {
+                throw TuneError("\(run.path): a gates run keeps only its gated sub-network (final/); extract --subnet gated")
+            }
+            let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: run.appendingPathComponent("gates.json")))
+            var toSave = model
+            if hfCompatible, let b = model as? BertClassifier, case .bert(let s) = subnet, case .bert(let sp) = file.space {
+                toSave = try zeroPadded(b, subnet: s, fullHeads: sp.headChoices.last!)
+            }
+            try ClassifierStore.saveFinal(toSave, labels: labels, tokenizerSource: final, to: out)
+            let cost = file.space.cost(subnet, in: model)
+            return ExtractionReport(subnet: subnet.json, directory: out.path, maxAbsDifference: summary.extractionMaxAbsDifference,
+                                    checkedExamples: 32, macs: cost.macs, params: cost.params, hfCompatible: hfCompatible)
+        }
         let (data, padId, config) = try runData(run, model: model, final: final)
         let small = try prepare(subnet, model: model, space: file.space, train: data.train, seed: config.seed)
         let checkSet = data.validation ?? data.train

@@ -121,5 +121,13 @@ struct Demo: ParsableCommand {
         print(table(["class", "accuracy", "examples"], r.perClass.map { [$0.name, String(format: "%.1f %%", $0.accuracy * 100), "\($0.examples)"] }))
         print(String(format: "held-out accuracy: %.2f %% (%d images) in %.0f s", r.accuracy * 100, r.perClass.reduce(0) { $0 + $1.examples }, r.seconds))
         print("run directory: \(r.runDirectory.path)  curve: \(r.curve.path)")
+        note("elastic: fine-tuning that CNN as a super-network of narrower CNNs (sandwich rule), then cutting out three")
+        let e = try ElasticDemo.run(base: r.runDirectory, out: URL(fileURLWithPath: r.runDirectory.path + "-elastic"))
+        print("")
+        print(table(["name", "sub-network", "accuracy", "MACs/image", "of max", "params", "ms/\(e.latencyBatch) images"],
+                    e.rows.map { [$0.name, $0.subnet, String(format: "%.2f %%", $0.accuracy * 100), "\($0.macs)", String(format: "%.2f", $0.macsFraction),
+                                  "\($0.params)", String(format: "%.2f", $0.latencyMilliseconds)] }))
+        print(String(format: "elastic fine-tuning %.0f s, sub-networks evaluated and timed in %.0f s; total demo %.0f s",
+                     e.trainingSeconds, e.seconds - e.trainingSeconds, r.seconds + e.seconds))
     }
 }

@@ -121,3 +121,41 @@ final class ElasticTrainingTests: XCTestCase {
         }
     }
 }
+
+final class GatesTrainingTests: XCTestCase {
+    func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
+        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let modelDir = dir.appendingPathComponent("tiny-bert")
+        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
+        config.hiddenSize = 16; config.numHiddenLayers = 2; config.numAttentionHeads = 4; config.intermediateSize = 32
+        config.maxPositionEmbeddings = 64
+        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
+        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
+        }
+        var lines = ""
+        for i in 0..<48 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
+        let train = dir.appendingPathComponent("train.jsonl")
+        try Data(lines.utf8).write(to: train)
+        var c = TrainConfig()
+        c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
+        c.method = "gates"; c.targetMacs = 0.5
+        c.epochs = 6; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+        let r = try SubnetTraining.run(c)
+        XCTAssertEqual(r.outcome, .completed)
+        let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
+        XCTAssertEqual(summary.keptFraction, 0.5, accuracy: 0.15, "kept \(summary.keptFraction)")
+        XCTAssertLessThanOrEqual(summary.extractionMaxAbsDifference, 1e-4)
+        // final/ is the extracted model: no gate parameters, the gated sizes.
+        let (final, _) = try BertModel.load(directory: RunDirectory(r.runDirectory).final)
+        XCTAssertFalse(final.namedParameters().contains { $0.name.contains("gate") })
+        let listing = try RunSubnets.list(r.runDirectory)
+        let gated = try XCTUnwrap(listing.subnets.first { $0.name == "gated" })
+        XCTAssertEqual(try JSONDecoder().decode(BertSubnet.self, from: Data(gated.subnet.utf8)).heads, final.encoder.layers.map { $0.attention.selfAttention.heads })
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: r.runDirectory, data: train))
+        let e = try RunSubnets.extract(run: r.runDirectory, subnet: "gated", out: dir.appendingPathComponent("gated"), hfCompatible: true)
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+    }
+}
