@@ -14,8 +14,10 @@ public struct SubnetEntry: Codable, Sendable {
     public var params: Int
     /// MACs relative to the largest sub-network.
     public var macsFraction: Double
+    /// Validation accuracy (with `--eval`), BatchNorm recalibrated for the sub-network first.
+    public var accuracy: Double?
 
-    enum CodingKeys: String, CodingKey { case name, subnet, macs, params, macsFraction = "macs_fraction" }
+    enum CodingKeys: String, CodingKey { case name, subnet, macs, params, macsFraction = "macs_fraction", accuracy }
 }
 
 /// What `sculpt subnets` prints.
@@ -71,8 +73,11 @@ public enum RunSubnets {
         return try file.space.parse(text)
     }
 
-    public static func list(_ run: URL) throws -> SubnetListing {
-        let (model, file, _, _) = try open(run)
+    /// The run's search space and sub-networks: `min`, `max`, the named ones, and `nested`
+    /// sub-networks from the sorted nested list (`nested-1` smallest); with `evaluate`, each
+    /// one's accuracy on the run's validation split.
+    public static func list(_ run: URL, nested: Int = 0, evaluate: Bool = false) throws -> SubnetListing {
+        let (model, file, _, final) = try open(run)
         var dims: [String: String] = [:]
         switch file.space {
         case .bert(let s):
@@ -84,9 +89,21 @@ public enum RunSubnets {
         var named = file.named
         named["min"] = named["min"] ?? file.space.smallest
         named["max"] = named["max"] ?? file.space.largest
-        let entries = named.sorted { file.space.cost($0.value, in: model).macs < file.space.cost($1.value, in: model).macs }.map { name, s in
+        if nested > 0 {
+            for (i, s) in file.space.sortedList(count: nested).enumerated() where !named.values.contains(s) { named["nested-\(i + 1)"] = s }
+        }
+        var prepared: (data: PreparedData, padId: Int32, config: TrainConfig)? = nil
+        if evaluate {
+            guard file.training != "gates" else { throw TuneError("--eval: a gates run keeps only its gated model; use sculpt eval on it") }
+            prepared = try runData(run, model: model, final: final)
+        }
+        let entries = try named.sorted { file.space.cost($0.value, in: model).macs < file.space.cost($1.value, in: model).macs }.map { name, s in
             let c = file.space.cost(s, in: model)
-            return SubnetEntry(name: name, subnet: s.json, macs: c.macs, params: c.params, macsFraction: Double(c.macs) / max(full, 1))
+            var e = SubnetEntry(name: name, subnet: s.json, macs: c.macs, params: c.params, macsFraction: Double(c.macs) / max(full, 1))
+            if let p = prepared {
+                e.accuracy = try RunSubnets.evaluate(s, model: model, space: file.space, data: p.data, padId: p.padId, seed: p.config.seed).result.accuracy
+            }
+            return e
         }
         return SubnetListing(kind: file.space.kind, training: file.training, dimensions: dims,
                              macsUnit: file.space.kind == "bert" ? "encoder, per 128-token sequence" : "per image", subnets: entries)

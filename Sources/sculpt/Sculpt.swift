@@ -6,7 +6,7 @@ struct Sculpt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sculpt",
         abstract: "Fine-tune, discover, search, extract and merge sub-networks of pre-trained models, natively on the CPU.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Info.self, Tokenize.self, Embed.self, Bench.self, MergeCommand.self, DiffCommand.self, Subnets.self, Extract.self]
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Info.self, Tokenize.self, Embed.self, Bench.self, MergeCommand.self, DiffCommand.self, Subnets.self, Extract.self, Prune.self]
     )
 }
 

@@ -9,7 +9,7 @@ import SculptTestSupport
 /// Elastic training end to end on tiny models, then listing and extraction from the run.
 final class ElasticTrainingTests: XCTestCase {
     /// 8×8 images where class k lights up row k (as SculptTuneTests' fixture).
-    func idx(in dir: URL, count: Int = 160, classes: Int = 4, side: Int = 8) throws -> URL {
+    static func idx(in dir: URL, count: Int = 160, classes: Int = 4, side: Int = 8) throws -> URL {
         var rng = SeededRNG(seed: 1)
         var pixels = [UInt8](), labels = [UInt8]()
         for i in 0..<count {
@@ -27,7 +27,7 @@ final class ElasticTrainingTests: XCTestCase {
         return images
     }
 
-    func cnnConfig(data: URL, out: URL, schedule: String) -> TrainConfig {
+    static func cnnConfig(data: URL, out: URL, schedule: String) -> TrainConfig {
         var c = TrainConfig()
         c.model = "cnn"; c.method = "elastic"; c.elasticSchedule = schedule
         c.data = data.path; c.out = out.path
@@ -39,10 +39,10 @@ final class ElasticTrainingTests: XCTestCase {
     func testElasticCNNSchedulesTrainListAndExtract() throws {
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = try idx(in: dir)
+        let data = try Self.idx(in: dir)
         for schedule in ["sandwich", "sorted", "progressive"] {
             let out = dir.appendingPathComponent(schedule)
-            let r = try SubnetTraining.run(cnnConfig(data: data, out: out, schedule: schedule))
+            let r = try SubnetTraining.run(Self.cnnConfig(data: data, out: out, schedule: schedule))
             XCTAssertEqual(r.outcome, .completed)
             let listing = try RunSubnets.list(out)
             XCTAssertEqual(listing.kind, "cnn")
@@ -69,10 +69,10 @@ final class ElasticTrainingTests: XCTestCase {
     func testElasticRunResumesExactly() throws {
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = try idx(in: dir)
+        let data = try Self.idx(in: dir)
         let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
-        _ = try SubnetTraining.run(cnnConfig(data: data, out: a, schedule: "sandwich"))
-        let killed = try SubnetTraining.run(cnnConfig(data: data, out: b, schedule: "sandwich"), hooks: TrainHooks(abandonAfterStep: 5))
+        _ = try SubnetTraining.run(Self.cnnConfig(data: data, out: a, schedule: "sandwich"))
+        let killed = try SubnetTraining.run(Self.cnnConfig(data: data, out: b, schedule: "sandwich"), hooks: TrainHooks(abandonAfterStep: 5))
         XCTAssertEqual(killed.outcome, .abandoned)
         var c = TrainConfig(); c.out = b.path
         _ = try SubnetTraining.run(c, resume: true)
@@ -157,5 +157,44 @@ final class GatesTrainingTests: XCTestCase {
         XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: r.runDirectory, data: train))
         let e = try RunSubnets.extract(run: r.runDirectory, subnet: "gated", out: dir.appendingPathComponent("gated"), hfCompatible: true)
         XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+    }
+}
+
+final class PruningTests: XCTestCase {
+    func testMagnitudeMasksAreExactGlobalAndPerLayer() {
+        let a = Variable(Tensor(shape: [2, 2], data: [0.1, -0.5, 0.3, 2])), b = Variable(Tensor(shape: [1, 4], data: [-0.05, 1, 0.2, -0.01]))
+        let g = Pruning.magnitudeMasks([("a", a), ("b", b)], sparsity: 0.5, global: true)
+        XCTAssertEqual(g["a"]!, Tensor(shape: [2, 2], data: [0, 1, 1, 1]))
+        XCTAssertEqual(g["b"]!, Tensor(shape: [1, 4], data: [0, 1, 0, 0]))
+        let l = Pruning.magnitudeMasks([("a", a), ("b", b)], sparsity: 0.5, global: false)
+        XCTAssertEqual(l["a"]!, Tensor(shape: [2, 2], data: [0, 1, 0, 1]))
+        XCTAssertEqual(l["b"]!, Tensor(shape: [1, 4], data: [0, 1, 1, 0]))
+    }
+
+    func testPruneRunMagnitudeAndStructured() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.method = "full"; c.width = 8; c.depth = 1
+        _ = try Trainer.run(c)
+        let run = dir.appendingPathComponent("run")
+        let m = try Pruning.run(run: run, method: "magnitude", sparsity: 0.6, scope: "layer")
+        XCTAssertEqual(m.achievedSparsity, 0.6, accuracy: 0.01)
+        // Saved weights hold exact (+0) zeros where the saved masks are 0.
+        let saved = try SafeTensorsFile(url: URL(fileURLWithPath: m.directory).appendingPathComponent("model.safetensors"))
+        let masks = try SafeTensorsFile(url: URL(fileURLWithPath: m.directory).appendingPathComponent("masks.safetensors"))
+        XCTAssertFalse(masks.names.isEmpty)
+        for n in masks.names {
+            let w = try saved.tensor(n), k = try masks.tensor(n)
+            for i in 0..<w.count where k[flat: i] == 0 { XCTAssertEqual(w[flat: i].bitPattern, 0) }
+        }
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: m.directory), data: data))
+        let s = try Pruning.run(run: run, method: "structured", sparsity: 0.5)
+        XCTAssertGreaterThan(s.achievedSparsity, 0.5)
+        let pruned = try ClassifierStore.load(URL(fileURLWithPath: s.directory)).model as! ImageCNN
+        XCTAssertEqual(pruned.stageChannels, [4, 8])
+        XCTAssertThrowsError(try Pruning.run(run: run, method: "imp", sparsity: 0.5))
     }
 }
