@@ -194,15 +194,17 @@ func batchNorms(_ model: any Module) -> [BatchNorm2d] {
 /// BatchNorm recalibration: running statistics collected during weight-sharing training mix
 /// every sub-network's activations, so before a sub-network is evaluated or extracted its
 /// statistics are reset and re-estimated as the plain average over `batches` forwarded in
-/// training mode without gradients. The model is left in evaluation mode.
+/// training mode without gradients. The model's mode is restored afterwards (the training
+/// loop evaluates mid-run and must continue in training mode).
 public func recalibrateBatchNorm(_ model: any Classifier, batches: [BatchInput]) {
     let norms = batchNorms(model)
     guard !norms.isEmpty else { return }
+    let wasTraining = model.training
     for bn in norms { bn.resetRunningStatistics(); bn.cumulativeBatches = 0 }
     model.train()
     withoutGradients { for b in batches { _ = model.logits(b) } }
     for bn in norms { bn.cumulativeBatches = nil }
-    model.eval()
+    model.setTraining(wasTraining)
 }
 
 /// The first `count` batches of `data` in a fixed seeded order (calibration and checks use

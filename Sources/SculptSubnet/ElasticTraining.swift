@@ -42,6 +42,8 @@ final class ElasticStrategy: TrainingStrategy {
 
     init(config: TrainConfig) { c = config }
 
+    var finalIsLastState: Bool { true }
+
     func prepare(model: any Classifier, context: StrategyContext) throws {
         self.context = context
         space = try SearchSpace.standard(for: model)

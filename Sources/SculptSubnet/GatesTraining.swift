@@ -33,6 +33,8 @@ final class GatesStrategy: TrainingStrategy {
 
     init(config: TrainConfig) { c = config }
 
+    var finalIsLastState: Bool { true }
+
     var target: Double { c.targetMacs > 0 ? c.targetMacs : c.targetParams }
     var allGates: [UnitGate] { headGates + ffnGates }
 
@@ -135,12 +137,6 @@ final class GatesStrategy: TrainingStrategy {
     /// with the extracted sub-network (checked against the gated super-network).
     func finish(model: any Classifier, labels: LabelVocabulary) throws {
         let runDir = context.runDirectory
-        // The loop's final/ is the best validation checkpoint, which can predate the gates
-        // reaching the target: the run's result is the end-of-training state.
-        let last = try SafeTensorsFile(url: runDir.lastCheckpoint)
-        var values: [String: Tensor] = [:]
-        for n in last.names where n.hasPrefix("model.") { values[String(n.dropFirst(6))] = try last.tensor(n) }
-        try model.update(from: values)
         let subnet = gatedSubnet()
         let batch = (context.data.validation ?? context.data.train).batch(Array(0..<min(32, (context.data.validation ?? context.data.train).count)), padId: context.padId)
         model.eval()

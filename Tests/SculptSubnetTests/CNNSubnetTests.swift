@@ -127,3 +127,21 @@ final class CNNReorderingTests: XCTestCase {
         XCTAssertEqual(g, g.sorted(by: >))
     }
 }
+
+final class RecalibrationModeTests: XCTestCase {
+    /// Regression: recalibrating before a mid-run validation left the model in evaluation
+    /// mode, so the rest of elastic training ran BatchNorm on stale running statistics.
+    func testRecalibrationRestoresTheTrainingMode() {
+        var spec = ClassifierSpec(kind: .cnn, classes: 3)
+        spec.width = 4; spec.depth = 1; spec.imageHeight = 8; spec.imageWidth = 8
+        let cnn = ImageCNN(spec: spec, seed: 1)
+        var rng = SeededRNG(seed: 2)
+        let batches = [BatchInput.images(Tensor.randomNormal([4, 1, 8, 8], using: &rng))]
+        cnn.train()
+        recalibrateBatchNorm(cnn, batches: batches)
+        XCTAssertTrue(cnn.training && cnn.stemNorm.training)
+        cnn.eval()
+        recalibrateBatchNorm(cnn, batches: batches)
+        XCTAssertFalse(cnn.training || cnn.stemNorm.training)
+    }
+}

@@ -253,7 +253,7 @@ final class Loop {
         var validation: EvalResult? = nil
         if outcome != .interrupted {
             // The final model is the best one by validation accuracy when there is validation data.
-            if data.validation != nil, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
+            if data.validation != nil, strategy?.finalIsLastState != true, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
                 try Checkpoint.loadWeights(runDir.bestCheckpoint, into: model)
             }
             strategy?.beforeEvaluation(model: model)

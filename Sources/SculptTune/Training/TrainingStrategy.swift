@@ -21,6 +21,10 @@ public protocol TrainingStrategy: AnyObject {
     /// After the model is built and the method has set what trains, before the optimiser
     /// collects the trainable parameters (a strategy may add parameters or permute units).
     func prepare(model: any Classifier, context: StrategyContext) throws
+    /// True when the run's final model is its end-of-training state rather than the best
+    /// validation checkpoint (validation sees only one configuration of a super-network,
+    /// while the others keep improving after it peaks; gates reach their target at the end).
+    var finalIsLastState: Bool { get }
     /// Forward and backward for one micro-batch with its gradients scaled by `weight`;
     /// returns the loss to log. `step` counts optimiser steps done so far.
     func accumulate(model: any Classifier, batch: Batch, weight: Float, step: Int) -> Double
