@@ -38,7 +38,7 @@ public enum ElasticDemo {
         return c
     }
 
-    public static func run(base: URL, out: URL, epochs: Int = 3, latencyBatch: Int = 64, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
+    public static func run(base: URL, out: URL, epochs: Int = 6, latencyBatch: Int = 64, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
         let start = Date()
         if FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path) { try FileManager.default.removeItem(at: out) }
         let result = try SubnetTraining.run(try config(base: base, out: out, epochs: epochs), hooks: TrainHooks(progress: progress))
