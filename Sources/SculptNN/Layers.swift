@@ -19,6 +19,10 @@ public final class Linear: Layer {
     /// a sub-network trains and runs on leading slices of the shared weights.
     public var activeOutFeatures: Int?
     public var activeInFeatures: Int?
+    /// Learned binary gates on groups of input columns (`--method gates`: one per attention
+    /// head before the attention output, one per FFN channel before the FFN output). Its
+    /// scores appear as the parameter `input_gate` while attached; extraction removes it.
+    public var inputGate: UnitGate?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Variable(weight, requiresGrad: true)
@@ -41,10 +45,16 @@ public final class Linear: Layer {
         if let b = bias { p.append(("bias", b)) }
         if let l = lora { p.append(("lora_A.weight", l.a)); p.append(("lora_B.weight", l.b)) }
         if let s = split { p.append((WeightSplit.parameterName, s.trainable)) }
+        if let g = inputGate { p.append(("input_gate", g.scores)) }
         return p
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
+        if let g = inputGate { return ungatedForward(x * g.mask()) }
+        return ungatedForward(x)
+    }
+
+    func ungatedForward(_ x: Variable) -> Variable {
         if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
         var y = split.map { $0.forward(x) } ?? matmul(x, weight, transposeB: true)
         if let b = bias { y = y + b }
@@ -75,6 +85,29 @@ extension Linear {
         let (w, b) = activeParameters()
         let y = matmul(x, w, transposeB: true)
         return b.map { y + $0 } ?? y
+    }
+}
+
+/// Real-valued gate scores for `units` groups of `unitSize` consecutive features, used in
+/// the forward pass as 0/1 (score > 0.5) with a straight-through gradient.
+public final class UnitGate {
+    public let scores: Variable
+    public let unitSize: Int
+
+    public init(units: Int, unitSize: Int, initial: Float = 1) {
+        scores = Variable(Tensor(shape: [units], repeating: initial), requiresGrad: true)
+        self.unitSize = unitSize
+    }
+
+    public var units: Int { scores.value.count }
+    /// Indices of the units whose gate is open.
+    public var kept: [Int] { (0..<units).filter { scores.value[flat: $0] > 0.5 } }
+
+    /// The binary gate of every feature: [units · unitSize].
+    public func mask() -> Variable {
+        let b = scores.binarizedStraightThrough()
+        guard unitSize > 1 else { return b }
+        return (b.reshaped([units, 1]) * Variable(Tensor(shape: [1, unitSize], repeating: 1))).reshaped([units * unitSize])
     }
 }
 
@@ -138,7 +171,26 @@ public final class Conv2d: Layer {
         bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
     }
 
-    public func callAsFunction(_ x: Variable) -> Variable { conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding) }
+    /// Elastic width (weight-sharing CNN super-networks), as `Linear.activeOutFeatures`: when
+    /// set, the forward pass uses only the leading output filters and/or input channels of W
+    /// (and of b), so gradients reach those slices only.
+    public var activeOutChannels: Int?
+    public var activeInChannels: Int?
+
+    public var inChannels: Int { weight.value.shape[1] }
+    public var outChannels: Int { weight.value.shape[0] }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        guard activeOutChannels != nil || activeInChannels != nil else {
+            return conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        }
+        let o = min(activeOutChannels ?? outChannels, outChannels), i = min(activeInChannels ?? inChannels, inChannels)
+        var w = weight
+        if o < outChannels { w = w.slice(axis: 0, 0..<o) }
+        if i < inChannels { w = w.slice(axis: 1, 0..<i) }
+        let b = bias.map { o < outChannels ? $0.slice(axis: 0, 0..<o) : $0 }
+        return conv2d(x, weight: w, bias: b, stride: stride, padding: padding)
+    }
 }
 
 /// Batch normalisation over channels (axis 1) with running statistics, as nn.BatchNorm2d.
@@ -160,18 +212,42 @@ public final class BatchNorm2d: Layer {
         self.eps = eps
     }
 
+    /// Elastic width: when set, only the leading channels' affine weights and running
+    /// statistics are used (and, in training mode, updated), matching a Conv2d that produces
+    /// only its leading filters.
+    public var activeChannels: Int?
+    /// When set, training-mode batches update the running statistics as a plain average over
+    /// the batches seen (PyTorch's `momentum=None`) and this counts them. BatchNorm
+    /// recalibration of a sub-network uses it so a few batches give exact statistics instead
+    /// of a momentum blend with whatever was there.
+    public var cumulativeBatches: Int?
+
+    public var channels: Int { weight.value.shape[0] }
+
     public var localParameters: [(String, Variable)] { [("weight", weight), ("bias", bias)] }
     public var localBuffers: [(String, Variable)] { [("running_mean", runningMean), ("running_var", runningVar)] }
 
+    /// Sets the running statistics back to PyTorch's initial values (mean 0, variance 1).
+    public func resetRunningStatistics() {
+        runningMean.value = Tensor.zeros([channels])
+        runningVar.value = Tensor.ones([channels])
+    }
+
     public func callAsFunction(_ x: Variable) -> Variable {
-        let (y, mean, variance) = batchNorm(x, weight: weight, bias: bias, runningMean: runningMean.value, runningVar: runningVar.value,
-                                            batchStatistics: training, eps: eps)
+        let c = min(activeChannels ?? channels, channels), sliced = c < channels
+        let w = sliced ? weight.slice(axis: 0, 0..<c) : weight, b = sliced ? bias.slice(axis: 0, 0..<c) : bias
+        let rm = sliced ? runningMean.value.slice(axis: 0, 0..<c) : runningMean.value
+        let rv = sliced ? runningVar.value.slice(axis: 0, 0..<c) : runningVar.value
+        let (y, mean, variance) = batchNorm(x, weight: w, bias: b, runningMean: rm, runningVar: rv, batchStatistics: training, eps: eps)
         if training {
             // Running variance uses the unbiased estimate, as PyTorch does.
             let n = Float(x.value.count / x.value.shape[1])
             let unbiased = variance.affine(n / Swift.max(n - 1, 1))
-            runningMean.value = runningMean.value.affine(1 - momentum) + mean.affine(momentum)
-            runningVar.value = runningVar.value.affine(1 - momentum) + unbiased.affine(momentum)
+            var m = momentum
+            if let k = cumulativeBatches { m = 1 / Float(k + 1); cumulativeBatches = k + 1 }
+            let newMean = rm.affine(1 - m) + mean.affine(m), newVar = rv.affine(1 - m) + unbiased.affine(m)
+            runningMean.value = sliced ? Tensor.concat([newMean, runningMean.value.slice(axis: 0, c..<channels)], axis: 0) : newMean
+            runningVar.value = sliced ? Tensor.concat([newVar, runningVar.value.slice(axis: 0, c..<channels)], axis: 0) : newVar
         }
         return y
     }

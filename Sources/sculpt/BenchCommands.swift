@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import SculptCore
 import SculptModels
+import SculptTune
+import SculptSubnet
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks of the kernels and models on this CPU.", subcommands: [GEMM.self, Model.self])
@@ -33,7 +35,7 @@ struct Bench: ParsableCommand {
 
     struct Model: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "model", abstract: "Inference or training-step time of a BERT model on random token ids.")
-        @Argument(help: "A Hugging Face BERT model directory.") var modelDir: String
+        @Argument(help: "A Hugging Face BERT model directory, or a saved image classifier (CNN final/ or extracted).") var modelDir: String
         @Option var batch: Int = 32
         @Option var seq: Int = 128
         @Flag(help: "Time a training step (forward, backward, AdamW) instead of inference.") var train = false
@@ -62,7 +64,17 @@ struct Bench: ParsableCommand {
         }
 
         func run() throws {
-            let (model, _) = try BertModel.load(directory: URL(fileURLWithPath: modelDir))
+            let dir = URL(fileURLWithPath: modelDir)
+            if !train, let kind = try? ClassifierSpec.read(from: dir.appendingPathComponent("classifier.json")).kind, kind != .bert {
+                // An image classifier (a CNN run's final/ or an extracted CNN sub-network).
+                let t = threads ?? ThreadPool.machineThreadCount
+                let s = try RunSubnets.imageLatency(directory: dir, batch: batch, threads: t, minimumSeconds: seconds)
+                if json { print(jsonLine(["mode": "inference", "batch": "\(batch)", "threads": "\(t)", "seconds_per_step": "\(s)"])) } else {
+                    print(table(["mode", "batch", "threads", "s/step"], [["inference", "\(batch)", "\(t)", String(format: "%.5f", s)]]))
+                }
+                return
+            }
+            let (model, _) = try BertModel.load(directory: dir)
             guard seq <= model.config.maxPositionEmbeddings else {
                 throw ValidationError("--seq \(seq) exceeds the model's max_position_embeddings (\(model.config.maxPositionEmbeddings))")
             }

@@ -7,8 +7,8 @@ struct Sculpt: ParsableCommand {
         commandName: "sculpt",
         abstract: "Fine-tune, discover, search, extract and merge sub-networks of pre-trained models, natively on the CPU.",
         subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Info.self, Tokenize.self, Embed.self, Bench.self,
-                      MergeCommand.self, DiffCommand.self, ParetoCommand.self, SearchBenchmark.self,
-                      SubnetSearchCommand.self, LatencyTableCommand.self, FrontSubnetCommand.self]
+                      Subnets.self, Extract.self, Prune.self, SubnetSearchCommand.self, LatencyTableCommand.self,
+                      FrontSubnetCommand.self, ParetoCommand.self, SearchBenchmark.self, MergeCommand.self, DiffCommand.self]
     )
 }
 

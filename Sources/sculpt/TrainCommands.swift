@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SculptCore
 import SculptTune
+import SculptSubnet
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Fine-tune a BERT checkpoint on text, or train a CNN/MLP on images; writes a run directory.")
@@ -11,7 +12,7 @@ struct Train: ParsableCommand {
     @Option(help: "cnn, mlp, or a BERT model directory.") var model: String?
     @Option(help: "Training data: JSONL/CSV text, an IDX images file, or an MNIST-layout directory.") var data: String?
     @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
-    @Option(help: "full, bitfit, lora, sparse or s2ft.") var method: String?
+    @Option(help: "full, bitfit, lora, sparse, s2ft, elastic or gates.") var method: String?
     @Option var epochs: Int?
     @Option var batchSize: Int?
     @Option var lr: Double?
@@ -43,6 +44,13 @@ struct Train: ParsableCommand {
     @Option(help: "sparse: fraction of entries trained (global); s2ft: of heads and FFN channels per layer.") var density: Double?
     @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
     @Option(help: "s2ft: fraction of attention heads per layer (default: --density).") var s2ftHeadDensity: Double?
+    @Option(help: "Elastic sampling: sandwich, sorted or progressive.") var elasticSchedule: String?
+    @Option(help: "Elastic: random sub-networks per step besides the largest and smallest.") var randomSubnets: Int?
+    @Option(help: "Elastic: temperature of the distillation to the largest sub-network.") var distillTemperature: Double?
+    @Option(help: "Unit reordering before elastic fine-tuning: magnitude, taylor or none.") var importance: String?
+    @Option(help: "Gates: kept fraction of MACs to reach.") var targetMacs: Double?
+    @Option(help: "Gates: kept fraction of parameters to reach.") var targetParams: Double?
+    @Option(help: "Start from the weights of this run (or saved classifier) instead of a fresh initialisation.") var initFrom: String?
 
     func run() throws {
         var c = TrainConfig()
@@ -61,9 +69,13 @@ struct Train: ParsableCommand {
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
+        if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
+        if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
+        if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }
+        if let initFrom { c.initFrom = initFrom }
 
         let monitor = InterruptMonitor()
-        let result = try Trainer.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
+        let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
         var summary: [String: String] = ["outcome": result.outcome.rawValue, "steps": "\(result.steps)/\(result.totalSteps)",
                                          "run": result.runDirectory.path, "seconds": String(format: "%.1f", result.seconds)]
         if let v = result.validation { summary["val_accuracy"] = String(format: "%.4f", v.accuracy) }
@@ -112,5 +124,13 @@ struct Demo: ParsableCommand {
         print(table(["class", "accuracy", "examples"], r.perClass.map { [$0.name, String(format: "%.1f %%", $0.accuracy * 100), "\($0.examples)"] }))
         print(String(format: "held-out accuracy: %.2f %% (%d images) in %.0f s", r.accuracy * 100, r.perClass.reduce(0) { $0 + $1.examples }, r.seconds))
         print("run directory: \(r.runDirectory.path)  curve: \(r.curve.path)")
+        note("elastic: fine-tuning that CNN as a super-network of narrower CNNs (sandwich rule), then cutting out three")
+        let e = try ElasticDemo.run(base: r.runDirectory, out: URL(fileURLWithPath: r.runDirectory.path + "-elastic"))
+        print("")
+        print(table(["name", "sub-network", "accuracy", "MACs/image", "of max", "params", "ms/\(e.latencyBatch) images"],
+                    e.rows.map { [$0.name, $0.subnet, String(format: "%.2f %%", $0.accuracy * 100), "\($0.macs)", String(format: "%.2f", $0.macsFraction),
+                                  "\($0.params)", String(format: "%.2f", $0.latencyMilliseconds)] }))
+        print(String(format: "elastic fine-tuning %.0f s, sub-networks evaluated and timed in %.0f s; total demo %.0f s",
+                     e.trainingSeconds, e.seconds - e.trainingSeconds, r.seconds + e.seconds))
     }
 }

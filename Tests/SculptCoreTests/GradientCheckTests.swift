@@ -174,3 +174,15 @@ final class GradientCheckTests: XCTestCase {
         check("x*x + x", [randn([4])]) { $0[0] * $0[0] + $0[0] }
     }
 }
+
+final class StraightThroughTests: XCTestCase {
+    func testBinarizeForwardAndStraightThroughGradient() {
+        let x = Variable(Tensor(shape: [5], data: [-0.2, 0.3, 0.5, 0.51, 1.4]), requiresGrad: true)
+        let y = x.binarizedStraightThrough()
+        XCTAssertEqual((0..<5).map { y.value[flat: $0] }, [0, 0, 0, 1, 1])
+        // loss = Σ y ⊙ w: the gradient reaching x is w itself, even where y is 0.
+        let w = Tensor(shape: [5], data: [1, -2, 3, 0.5, -1])
+        (y * Variable(w)).sum().backward()
+        XCTAssertEqual((0..<5).map { x.grad![flat: $0] }, [1, -2, 3, 0.5, -1])
+    }
+}

@@ -80,6 +80,15 @@ extension Variable {
         Variable(Tensor.binary(.mul, value, mask), op: .scaleByMask(mask), inputs: [self])
     }
 
+    /// 1 where the value exceeds `threshold`, else 0, with the straight-through gradient
+    /// (the upstream gradient passes unchanged): binary gates that still train.
+    public func binarizedStraightThrough(threshold: Float = 0.5) -> Variable {
+        let y = Tensor(shape: value.shape) { buf in
+            value.withUnsafePointer { p in for i in 0..<buf.count { buf[i] = p[i] > threshold ? 1 : 0 } }
+        }
+        return Variable(y, op: .straightThrough, inputs: [self])
+    }
+
     /// Sets entries where `mask` is 1 to `fill` (mask broadcasts to the value's shape).
     public func maskedFill(_ mask: Tensor, _ fill: Float) -> Variable {
         select(mask, Variable(Tensor(scalar: fill)), self)

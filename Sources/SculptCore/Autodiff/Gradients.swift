@@ -27,6 +27,7 @@ enum Op {
     case maxPool2d(argmax: [Int32])
     case avgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
     case batchNorm(normalized: Tensor, rstd: Tensor, batchStatistics: Bool)
+    case straightThrough
 
     var name: String {
         switch self {
@@ -54,6 +55,7 @@ enum Op {
         case .maxPool2d: return "maxPool2d"
         case .avgPool2d: return "avgPool2d"
         case .batchNorm: return "batchNorm"
+        case .straightThrough: return "straightThrough"
         }
     }
 }
@@ -223,6 +225,11 @@ enum Gradients {
 
         case .scaleByMask(let mask):
             return [g * mask]
+
+        case .straightThrough:
+            // Straight-through estimator (Bengio et al. 2013): the forward pass binarises,
+            // the backward pass treats it as the identity so the real-valued gate still learns.
+            return [g]
 
         case .select(let mask):
             // where(mask, a, b): a where mask = 1, b where mask = 0.

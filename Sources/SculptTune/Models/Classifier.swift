@@ -19,6 +19,10 @@ public struct ClassifierSpec: Codable, Sendable, Equatable {
     public var width: Int = 0
     /// CNN: residual blocks per stage; MLP: hidden layers.
     public var depth: Int = 0
+    /// CNN: per-stage output channels and residual blocks when they are not the uniform
+    /// [width, 2·width] × depth (an extracted sub-network); nil in older files.
+    public var stageChannels: [Int]? = nil
+    public var stageBlocks: [Int]? = nil
     public var imageHeight: Int = 0
     public var imageWidth: Int = 0
     /// BERT: "mean" (attention-masked mean of the last hidden state) or "cls" (first token).

@@ -131,6 +131,18 @@ public enum ClassifierStore {
         return bert
     }
 
+    /// Copies the weights of a saved classifier (a run or its `final/`) into `model`, which must
+    /// have the same architecture (`--init-from`).
+    public static func loadWeights(from url: URL, into model: any Classifier) throws {
+        let saved = try load(url).model
+        guard saved.spec.kind == model.spec.kind else {
+            throw TuneError("--init-from \(url.path): a \(saved.spec.kind.rawValue) classifier, but this run trains \(model.spec.kind.rawValue)")
+        }
+        do { try model.update(from: saved.stateDict()) } catch {
+            throw TuneError("--init-from \(url.path): \(error) (the architectures differ)")
+        }
+    }
+
     /// A saved classifier from a `final/` directory or a run directory (its `final/`).
     public static func load(_ url: URL) throws -> (model: any Classifier, labels: LabelVocabulary, tokenizer: WordPieceTokenizer?, directory: URL) {
         var dir = url

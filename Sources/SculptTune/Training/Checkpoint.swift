@@ -23,6 +23,8 @@ public struct LoopState: Codable, Sendable, Equatable {
     public var s2ftPlan: S2FTPlan? = nil
     /// LT-SFT's phase: 0 = full fine-tuning, 1 = sparse (sparse runs).
     public var sparsePhase: Int? = nil
+    /// The training strategy's own state (elastic / gates), as JSON.
+    public var strategyState: String? = nil
 }
 
 /// A checkpoint file: `model.<name>` (parameters and buffers), `adam.m.<name>`,

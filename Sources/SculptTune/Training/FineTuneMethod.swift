@@ -13,6 +13,10 @@ public enum FineTuneMethod: Sendable, Equatable {
     /// `density` |change| entries train from the pre-trained weights.
     case sparse(density: Double, fullFraction: Double)
     case s2ft(density: Double, headDensity: Double?)
+    /// Weight-sharing sub-network training (all weights train; the sampling strategy is SculptSubnet's).
+    case elastic
+    /// Learned unit gates toward a MACs/parameter target (all weights and the gates train).
+    case gates
 
     public init(config c: TrainConfig) throws {
         switch c.method {
@@ -26,8 +30,10 @@ public enum FineTuneMethod: Sendable, Equatable {
             guard c.density > 0 && c.density <= 1 else { throw TuneError("--density must be in (0, 1], got \(c.density)") }
             self = c.method == "sparse" ? .sparse(density: c.density, fullFraction: c.sparseFullFraction)
                 : .s2ft(density: c.density, headDensity: c.s2ftHeadDensity)
+        case "elastic": self = .elastic
+        case "gates": self = .gates
         default:
-            throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft; got \"\(c.method)\"")
+            throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft, elastic, gates; got \"\(c.method)\"")
         }
         if case .lora = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method lora needs a BERT --model (LoRA targets its attention layers)") }
         if case .s2ft = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method s2ft needs a BERT --model (it selects attention heads and FFN channels)") }
@@ -53,6 +59,8 @@ public enum FineTuneMethod: Sendable, Equatable {
         case .lora: return "lora"
         case .sparse: return "sparse"
         case .s2ft: return "s2ft"
+        case .elastic: return "elastic"
+        case .gates: return "gates"
         }
     }
 }
@@ -88,7 +96,7 @@ final class MethodRunner {
     /// written in (same adapters, same permutation, same phase) so its tensors load by name.
     func prepare(state: inout LoopState, resuming: Bool, runDir: RunDirectory, optimizer: AdamW) throws {
         switch method {
-        case .full:
+        case .full, .elastic, .gates:
             model.setTrainable(true)
         case .bitfit:
             model.setTrainable(false)
@@ -172,7 +180,7 @@ final class MethodRunner {
     /// reference plus a PEFT adapter (lora) or a sparse diff (sparse).
     func saveFinal(labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL) throws {
         switch method {
-        case .full, .bitfit:
+        case .full, .bitfit, .elastic, .gates:
             try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir)
         case .s2ft:
             s2ft?.fold()

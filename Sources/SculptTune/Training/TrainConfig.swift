@@ -51,6 +51,22 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var sparseFullFraction: Double = 0.34
     /// s2ft: density of attention heads (nil: `density`); at 1 % a 12-head layer gets none.
     public var s2ftHeadDensity: Double? = nil
+    // Sub-network options (used by elastic / gates; the strategies live in SculptSubnet)
+    /// Elastic sampling: "sandwich" (largest, smallest, N random), "sorted" (nested sub-models
+    /// from a fixed sorted list) or "progressive" (depth first, then width). Not `schedule`,
+    /// which is the learning-rate schedule.
+    public var elasticSchedule: String = "sandwich"
+    /// Random sub-networks per step besides the largest and smallest (sandwich rule).
+    public var randomSubnets: Int = 2
+    public var distillTemperature: Double = 1
+    /// Unit reordering before elastic training of a pre-trained model: magnitude, taylor or none.
+    public var importance: String = "magnitude"
+    /// Gates: the kept fraction of MACs or parameters to reach (one of them, in (0, 1)).
+    public var targetMacs: Double = 0
+    public var targetParams: Double = 0
+    /// Start from the weights of this run's `final/` (or a saved image classifier) instead of
+    /// a fresh initialisation: elastic fine-tuning of a trained CNN, recovery fine-tunes.
+    public var initFrom: String? = nil
 
     public init() {}
 
@@ -62,6 +78,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", s2ftHeadDensity = "s2ft-head-density"
+        case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
+        case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from"
     }
 
     /// Missing keys keep their defaults, so a config file names only what it changes.
@@ -83,6 +101,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
+        elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
+        distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
+        targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 
     /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,
@@ -124,6 +146,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
         if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
         if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
+        if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
+            try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")
+        }
+        if randomSubnets < 0 { try fail("--random-subnets must be ≥ 0, got \(randomSubnets)") }
+        if !(distillTemperature > 0) { try fail("--distill-temperature must be positive, got \(distillTemperature)") }
+        if !["magnitude", "taylor", "none"].contains(importance) { try fail("--importance must be magnitude, taylor or none, got \"\(importance)\"") }
+        if targetMacs < 0 || targetMacs >= 1 || targetParams < 0 || targetParams >= 1 { try fail("--target-macs and --target-params must be in (0, 1) (0: not set)") }
+        if method == "gates" && (targetMacs > 0) == (targetParams > 0) { try fail("--method gates needs exactly one of --target-macs or --target-params") }
         _ = try FineTuneMethod(config: self)
     }
 }

@@ -13,13 +13,17 @@ public struct TrainHooks {
     public var abandonAfterStep: Int?
     /// Called before each optimiser step with the step number (tests inject faults here).
     public var beforeStep: ((Int, any Classifier) -> Void)?
+    /// Builds the training strategy for the resolved config (nil: plain cross-entropy).
+    /// SculptSubnet's `SubnetTraining.run` sets it for `--method elastic` and `gates`.
+    public var strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)?
 
     public init(progress: ProgressDisplay? = nil, stop: StopFlag? = nil, abandonAfterStep: Int? = nil,
-                beforeStep: ((Int, any Classifier) -> Void)? = nil) {
+                beforeStep: ((Int, any Classifier) -> Void)? = nil, strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)? = nil) {
         self.progress = progress
         self.stop = stop
         self.abandonAfterStep = abandonAfterStep
         self.beforeStep = beforeStep
+        self.strategy = strategy
     }
 }
 
@@ -90,6 +94,11 @@ final class Loop {
         if isImage, case .tokens = data.train.inputs { throw TuneError("--model \(c.model) needs image data") }
 
         let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
+        if let from = c.initFrom, !resume { try ClassifierStore.loadWeights(from: URL(fileURLWithPath: from), into: model) }
+        let strategy = try hooks.strategy?(c)
+        if strategy == nil && [FineTuneMethod.elastic, .gates].contains(method) {
+            throw TuneError("--method \(method.name) needs the sub-network strategies (run it through `sculpt train`)")
+        }
         let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
 
         let n = data.train.count
@@ -106,6 +115,8 @@ final class Loop {
                 : (warmup > 0 ? .linear(warmupSteps: warmup, totalSteps: Int.max / 2) : .constant)
         }
 
+        try strategy?.prepare(model: model, context: StrategyContext(config: c, data: data, runDirectory: runDir, totalSteps: totalSteps,
+                                                                     stepsPerEpoch: stepsPerEpoch, padId: padId, resume: resume))
         var state = LoopState(data: DataOrderState(seed: c.seed))
         if resume {
             let saved = try LabelVocabulary.read(from: runDir.labels)
@@ -114,6 +125,7 @@ final class Loop {
             try runner.prepare(state: &savedState, resuming: true, runDir: runDir, optimizer: optimizer)
             state = try Checkpoint.load(from: runDir.lastCheckpoint, model: model, optimizer: optimizer)
             state.s2ftPlan = savedState.s2ftPlan
+            try strategy?.restore(checkpointState: state.strategyState)
             try MetricsLog.truncate(runDir.metrics, afterStep: state.step)
             hooks.progress?.line("resuming \(runDir.url.path) at step \(state.step)/\(totalSteps) (epoch \(state.data.epoch + 1))")
         } else {
@@ -148,6 +160,7 @@ final class Loop {
         var outcome = TrainResult.Outcome.completed
 
         func saveCheckpoint() throws {
+            state.strategyState = strategy?.checkpointState()
             try Checkpoint.save(model: model, optimizer: optimizer, state: state, to: runDir.lastCheckpoint)
         }
 
@@ -174,10 +187,15 @@ final class Loop {
             for g in groups {
                 let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
                 let batch = data.train.batch(g, padId: padId, flipSeed: flipSeed)
-                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
                 // Weighting each micro-batch by its share of the step's examples makes the
                 // accumulated gradient equal to that of one batch holding them all.
-                (loss * (Float(g.count) / Float(stepExamples))).backward()
+                let weight = Float(g.count) / Float(stepExamples)
+                if let strategy {
+                    lossSum += strategy.accumulate(model: model, batch: batch, weight: weight, step: state.step) * Double(g.count)
+                    continue
+                }
+                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
+                (loss * weight).backward()
                 lossSum += Double(loss.value.scalar) * Double(g.count)
             }
             let loss = lossSum / Double(stepExamples)
@@ -231,6 +249,7 @@ final class Loop {
             let evaluate = inFullPhase() || phaseSwitched ? false
                 : c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
             if evaluate, let val = data.validation {
+                strategy?.beforeEvaluation(model: model)
                 let result = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId)
                 var r = MetricsRecord(step: state.step, epoch: epochFraction)
                 r.valAccuracy = result.accuracy
@@ -265,12 +284,14 @@ final class Loop {
         var validation: EvalResult? = nil
         if outcome != .interrupted {
             // The final model is the best one by validation accuracy when there is validation data.
-            if data.validation != nil, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
+            if data.validation != nil, strategy?.finalIsLastState != true, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
                 try Checkpoint.loadWeights(runDir.bestCheckpoint, into: model)
             }
+            strategy?.beforeEvaluation(model: model)
             if let val = data.validation { validation = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId) }
             let tokenizerSource = isImage ? nil : URL(fileURLWithPath: c.model)
             try runner.saveFinal(labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
+            try strategy?.finish(model: model, labels: data.labels)
         }
         try? TrainingCurve.write(metrics: MetricsLog.read(runDir.metrics), to: runDir.curve)
         return TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,

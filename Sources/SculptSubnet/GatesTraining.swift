@@ -1,0 +1,202 @@
+import Foundation
+import SculptCore
+import SculptNN
+import SculptIO
+import SculptModels
+import SculptTune
+
+/// `--method gates`: a learned gate per attention head and FFN channel, used as 0/1 in the
+/// forward pass (straight-through gradient), pushed to 0 or 1 by the polarization
+/// regularizer λ·Σ(t·|g| − |g − ḡ|) (Zhuang et al. 2020) with gates clamped to [0, 1]. λ is
+/// raised or lowered every step by an integral controller on the kept fraction of encoder
+/// MACs (or parameters) against the target, so one pass ends at the target. At the end the
+/// gates are fixed, kept units are permuted to the front and the sub-network is extracted:
+/// the run's `final/` holds no gate, and the sub-network is named `gated`.
+///
+/// The gates have their own update (outside the loop's AdamW): Adam's per-element
+/// normalisation would move every gate at the same speed and close them all at once, so
+/// they take plain gradient steps with the task gradient normalised by its RMS over all
+/// gates — relative importance decides which close first, the controller how many.
+final class GatesStrategy: TrainingStrategy {
+    let c: TrainConfig
+    var context: StrategyContext!
+    var space: SubnetSpace!
+    var bert: BertClassifier!
+    var headGates: [UnitGate] = []
+    var ffnGates: [UnitGate] = []
+    /// Controller state (carried in checkpoints).
+    struct State: Codable { var lambda: Double = 0; var lastKept: Double = 1 }
+    var state = State()
+    var accumulatedWeight: Float = 0
+    /// The polarization's t (weight of the L1 term against the spread term).
+    let t: Float = 1.2
+
+    init(config: TrainConfig) { c = config }
+
+    var finalIsLastState: Bool { true }
+
+    var target: Double { c.targetMacs > 0 ? c.targetMacs : c.targetParams }
+    var allGates: [UnitGate] { headGates + ffnGates }
+
+    func prepare(model: any Classifier, context: StrategyContext) throws {
+        self.context = context
+        guard let b = model as? BertClassifier else {
+            throw TuneError("--method gates: this build gates BERT heads and FFN channels; CNN channel gates are not available yet")
+        }
+        bert = b
+        space = try SubnetSpace.standard(for: model)
+        let d = b.bert.config.headDim
+        for layer in b.bert.encoder.layers {
+            let h = UnitGate(units: layer.attention.selfAttention.heads, unitSize: d)
+            let f = UnitGate(units: layer.intermediate.dense.outFeatures, unitSize: 1)
+            layer.attention.output.dense.inputGate = h
+            layer.output.dense.inputGate = f
+            headGates.append(h)
+            ffnGates.append(f)
+        }
+        // Excluded from the loop's optimiser (it collects trainable parameters next); they
+        // take their own steps in `updateGates`.
+        for g in allGates { g.scores.requiresGrad = false }
+    }
+
+    /// The sub-network the gates select now (at least one head and channel per layer).
+    func gatedSubnet() -> BertSubnet {
+        BertSubnet(layers: headGates.count, heads: headGates.map { max(1, $0.kept.count) }, ffn: ffnGates.map { max(1, $0.kept.count) })
+    }
+
+    func keptFraction() -> Double {
+        let cfg = bert.bert.config, seq = c.maxLength
+        let full = bertCost(BertSubnet(layers: cfg.numHiddenLayers, heads: Array(repeating: cfg.numAttentionHeads, count: cfg.numHiddenLayers),
+                                       ffn: Array(repeating: cfg.intermediateSize, count: cfg.numHiddenLayers)), config: cfg, sequenceLength: seq, withPooler: false)
+        let now = bertCost(gatedSubnet(), config: cfg, sequenceLength: seq, withPooler: false)
+        if c.targetMacs > 0 { return Double(now.macs) / Double(full.macs) }
+        let embeddings = (cfg.vocabSize + cfg.maxPositionEmbeddings + cfg.typeVocabSize) * cfg.hiddenSize + 2 * cfg.hiddenSize
+        return Double(now.params - embeddings) / Double(full.params - embeddings)   // encoder parameters
+    }
+
+    func accumulate(model: any Classifier, batch: Batch, weight: Float, step: Int) -> Double {
+        for g in allGates { g.scores.requiresGrad = true }
+        let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
+        (loss * weight).backward()
+        accumulatedWeight += weight
+        if accumulatedWeight > 0.999 {
+            updateGates()
+            accumulatedWeight = 0
+        }
+        return Double(loss.value.scalar)
+    }
+
+    func updateGates() {
+        let steps = Float(max(1, context.totalSteps))
+        let eta = max(0.01, 5 / steps), gain = Double(max(0.02, 10 / steps))
+        state.lastKept = keptFraction()
+        state.lambda = max(0, state.lambda + gain * (state.lastKept - target))
+        let gates = allGates
+        var sumSq: Double = 0, count = 0, sum: Double = 0
+        for g in gates {
+            let grad = g.scores.grad
+            for i in 0..<g.units {
+                if let grad { sumSq += Double(grad[flat: i] * grad[flat: i]) }
+                sum += Double(g.scores.value[flat: i]); count += 1
+            }
+        }
+        let rms = Float((sumSq / Double(max(count, 1))).squareRoot()), mean = Float(sum / Double(max(count, 1)))
+        let lambda = Float(state.lambda)
+        for g in gates {
+            let grad = g.scores.grad
+            var v = g.scores.value
+            for i in 0..<g.units {
+                let x = v[flat: i]
+                // d/dg of t·|g| − |g − ḡ| for g ≥ 0 (the small term through ḡ is dropped).
+                let polar = t - (x > mean ? 1 : x < mean ? -1 : 0)
+                let task = rms > 0 ? (grad?[flat: i] ?? 0) / rms : 0
+                v[flat: i] = min(1, max(0, x - eta * (task + lambda * polar)))
+            }
+            // A layer keeps at least one head and one channel (depth is not gated), so the
+            // extracted model stays equal to the gated one.
+            if !(0..<g.units).contains(where: { v[flat: $0] > 0.5 }) {
+                let best = (0..<g.units).max { v[flat: $0] < v[flat: $1] }!
+                v[flat: best] = 0.51
+            }
+            g.scores.value = v
+            g.scores.grad = nil
+            g.scores.requiresGrad = false
+        }
+    }
+
+    func beforeEvaluation(model: any Classifier) {}
+
+    func checkpointState() -> String? { String(decoding: (try? JSONEncoder().encode(state)) ?? Data(), as: UTF8.self) }
+    func restore(checkpointState: String?) throws {
+        guard let s = checkpointState else { return }
+        guard let st = try? JSONDecoder().decode(State.self, from: Data(s.utf8)) else { throw TuneError("checkpoint: unreadable gates state") }
+        state = st
+    }
+
+    /// Fixes the gates, moves kept units to the front, removes the gates and replaces `final/`
+    /// with the extracted sub-network (checked against the gated super-network).
+    func finish(model: any Classifier, labels: LabelVocabulary) throws {
+        let runDir = context.runDirectory
+        let subnet = gatedSubnet()
+        let batch = (context.data.validation ?? context.data.train).batch(Array(0..<min(32, (context.data.validation ?? context.data.train).count)), padId: context.padId)
+        model.eval()
+        let gatedLogits = withoutGradients { model.logits(batch.input) }.value
+        for (i, layer) in bert.bert.encoder.layers.enumerated() {
+            let h = headGates[i], f = ffnGates[i]
+            func order(_ g: UnitGate, keep: Int) -> [Int] {
+                let s = (0..<g.units).map { g.scores.value[flat: $0] }
+                let byScore = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }
+                return byScore
+                    .prefix(keep).sorted() + byScore.dropFirst(keep).sorted()
+            }
+            layer.permuteHeads(order(h, keep: subnet.heads[i]))
+            layer.permuteChannels(order(f, keep: subnet.ffn[i]))
+            layer.attention.output.dense.inputGate = nil
+            layer.output.dense.inputGate = nil
+        }
+        guard case .bert(var s) = space! else { preconditionFailure() }
+        s.headChoices = Array(Set(s.headChoices + subnet.heads)).sorted()
+        s.ffnChoices = Array(Set(s.ffnChoices + subnet.ffn)).sorted()
+        space = .bert(s)
+        let small = try space.extract(.bert(subnet), from: model)
+        small.eval()
+        // The extracted model must compute what the gated super-network computed.
+        let extractedLogits = withoutGradients { small.logits(batch.input) }.value
+        var worst: Float = 0
+        for i in 0..<gatedLogits.count { worst = max(worst, abs(gatedLogits[flat: i] - extractedLogits[flat: i])) }
+        guard worst <= 1e-4 else { throw TuneError(String(format: "gates: the extracted model differs from the gated one by %.3g", worst)) }
+        try? FileManager.default.removeItem(at: runDir.final)
+        try ClassifierStore.saveFinal(small, labels: labels, tokenizerSource: URL(fileURLWithPath: c.model), to: runDir.final)
+        var summary = GatesSummary(subnet: subnet.json, keptFraction: keptFraction(), target: target, lambda: state.lambda,
+                                   extractionMaxAbsDifference: worst, validationAccuracy: nil)
+        if let val = context.data.validation {
+            summary.validationAccuracy = Evaluator.evaluate(small, on: val, batchSize: c.evalBatchSize, padId: context.padId).accuracy
+        }
+        try RunJSONWriter.write(summary, to: runDir.url.appendingPathComponent("gates.json"))
+        try SubnetsFile(space: space, named: ["gated": .bert(subnet), "min": space.smallest, "max": space.largest], training: "gates")
+            .write(to: SubnetsFile.url(in: runDir.url))
+    }
+}
+
+/// `gates.json`: what the gates kept and how close it came to the target.
+public struct GatesSummary: Codable, Sendable {
+    public var subnet: String
+    public var keptFraction: Double
+    public var target: Double
+    public var lambda: Double
+    public var extractionMaxAbsDifference: Float
+    public var validationAccuracy: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case subnet, keptFraction = "kept_fraction", target, lambda, extractionMaxAbsDifference = "extraction_max_abs_difference"
+        case validationAccuracy = "validation_accuracy"
+    }
+}
+
+enum RunJSONWriter {
+    static func write<T: Encodable>(_ value: T, to url: URL) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(try e.encode(value), to: url)
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import SculptCore
+import SculptSubnet
+import SculptTune
+
+struct Subnets: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The search space of an elastic or gated run and its named sub-networks with MACs and parameters.")
+    @Argument(help: "A run directory trained with --method elastic or gates.") var runDir: String
+    @Option(help: "Also list N nested sub-networks (depth and width growing together).") var nested: Int = 0
+    @Flag(help: "Evaluate each sub-network on the run's validation split (BatchNorm recalibrated first).") var eval = false
+    @Option(help: "Threads (0: all cores).") var threads: Int = 0
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        guard nested >= 0 else { throw ValidationError("--nested must be ≥ 0") }
+        let l = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
+            try RunSubnets.list(URL(fileURLWithPath: runDir), nested: nested, evaluate: eval)
+        }
+        if json { print(jsonLine(l)); return }
+        print("\(l.kind) super-network (\(l.training))")
+        print(table(["dimension", "choices"], l.dimensions.sorted { $0.key < $1.key }.map { [$0.key, $0.value] }))
+        print("")
+        print(table(["name", "MACs (\(l.macsUnit))", "fraction", "params", "accuracy", "sub-network"],
+                    l.subnets.map { [$0.name, "\($0.macs)", String(format: "%.3f", $0.macsFraction), "\($0.params)",
+                                     $0.accuracy.map { String(format: "%.2f %%", $0 * 100) } ?? "-", $0.subnet] }))
+    }
+}
+
+struct Extract: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Cut a sub-network out of a run as a dense, smaller model directory, checked against the super-network.")
+    @Argument(help: "A run directory trained with --method elastic or gates.") var runDir: String
+    @Option(help: "min, max, gated, a named sub-network, a JSON file or JSON text.") var subnet: String
+    @Option(help: "The model directory to write.") var out: String
+    @Flag(help: "BERT: write removed heads and FFN channels as zeroed full-size weights (a standard HF config).") var hfCompatible = false
+    @Option(help: "Threads (0: all cores).") var threads: Int = 0
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
+            try RunSubnets.extract(run: URL(fileURLWithPath: runDir), subnet: subnet, out: URL(fileURLWithPath: out), hfCompatible: hfCompatible)
+        }
+        if json { print(jsonLine(r)); return }
+        print("extracted \(r.subnet) to \(r.directory) (\(r.macs) MACs, \(r.params) parameters)")
+        print(String(format: "check: max |extracted − super-network| = %.3g on %d examples (limit 1e-4)", r.maxAbsDifference, r.checkedExamples))
+    }
+}
+
+struct Prune: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros) or structured heads/channels with a recovery fine-tune.")
+    @Argument(help: "A run directory.") var runDir: String
+    @Option(help: "magnitude or structured.") var method: String
+    @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double
+    @Option(help: "Magnitude: global (one threshold over all layers) or layer (the same fraction in each).") var scope: String = "global"
+    @Option(help: "Output directory (default RUN_DIR/pruned-METHOD).") var out: String?
+    @Option(help: "Structured: epochs of recovery fine-tuning.") var recoveryEpochs: Int = 1
+    @Option(help: "Threads (0: all cores).") var threads: Int = 0
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
+            try Pruning.run(run: URL(fileURLWithPath: runDir), method: method, sparsity: sparsity, scope: scope,
+                            out: out.map { URL(fileURLWithPath: $0) }, recoveryEpochs: recoveryEpochs, progress: json ? nil : ProgressDisplay())
+        }
+        if json { print(jsonLine(r)); return }
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "-" }
+        print(table(["", "before", "after"], [
+            ["accuracy (validation)", pct(r.accuracyBefore), pct(r.accuracyAfter)],
+            ["latency ms (\(r.latencyInput))", String(format: "%.2f", r.latencyBeforeMilliseconds), String(format: "%.2f", r.latencyAfterMilliseconds)],
+        ]))
+        print(String(format: "%@ pruning (%@): %.1f %% removed; model in %@", r.method, r.scope, r.achievedSparsity * 100, r.directory))
+        print(r.note)
+    }
+}

@@ -1,0 +1,200 @@
+import XCTest
+import SculptCore
+import SculptIO
+import SculptModels
+import SculptTune
+import SculptTestSupport
+@testable import SculptSubnet
+
+/// Elastic training end to end on tiny models, then listing and extraction from the run.
+final class ElasticTrainingTests: XCTestCase {
+    /// 8×8 images where class k lights up row k (as SculptTuneTests' fixture).
+    static func idx(in dir: URL, count: Int = 160, classes: Int = 4, side: Int = 8) throws -> URL {
+        var rng = SeededRNG(seed: 1)
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0..<count {
+            labels.append(UInt8(i % classes))
+            for r in 0..<side { for _ in 0..<side { pixels.append(r == i % classes ? 200 : UInt8(rng.next() % 60)) } }
+        }
+        func header(_ magic: UInt32, _ dims: [Int]) -> Data {
+            var d = Data()
+            for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
+            return d
+        }
+        let images = dir.appendingPathComponent("train-images-idx3-ubyte")
+        try (header(0x803, [count, side, side]) + pixels).write(to: images)
+        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
+        return images
+    }
+
+    static func cnnConfig(data: URL, out: URL, schedule: String) -> TrainConfig {
+        var c = TrainConfig()
+        c.model = "cnn"; c.method = "elastic"; c.elasticSchedule = schedule
+        c.data = data.path; c.out = out.path
+        c.width = 4; c.depth = 2; c.epochs = 2; c.batchSize = 16; c.lr = 1e-2; c.valFraction = 0.25
+        c.logEvery = 1; c.threads = 1; c.checkpointEvery = 3; c.randomSubnets = 1
+        return c
+    }
+
+    func testElasticCNNSchedulesTrainListAndExtract() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try Self.idx(in: dir)
+        for schedule in ["sandwich", "sorted", "progressive"] {
+            let out = dir.appendingPathComponent(schedule)
+            let r = try SubnetTraining.run(Self.cnnConfig(data: data, out: out, schedule: schedule))
+            XCTAssertEqual(r.outcome, .completed)
+            let listing = try RunSubnets.list(out)
+            XCTAssertEqual(listing.kind, "cnn")
+            XCTAssertEqual(listing.training, "elastic/\(schedule)")
+            XCTAssertEqual(listing.subnets.map(\.name), ["min", "max"])
+            XCTAssertLessThan(listing.subnets[0].macs, listing.subnets[1].macs)
+            for spec in ["min", "max", #"{"blocks": [1, 2], "channels": [3, 6]}"#] {
+                let target = dir.appendingPathComponent("\(schedule)-extract-\(spec.count)")
+                let e = try RunSubnets.extract(run: out, subnet: spec, out: target)
+                XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+                // sculpt eval accepts the extracted directory.
+                let acc = try Evaluation.evaluate(modelOrRun: target, data: data).accuracy
+                XCTAssertGreaterThanOrEqual(acc, 0)
+                XCTAssertGreaterThan(try RunSubnets.imageLatency(directory: target, batch: 4, threads: 1, minimumSeconds: 0.01), 0)
+            }
+            XCTAssertThrowsError(try RunSubnets.extract(run: out, subnet: #"{"blocks": [1, 2], "channels": [3, 7]}"#, out: dir.appendingPathComponent("bad"))) {
+                XCTAssertTrue("\($0)".contains("channels[1]"), "\($0)")
+            }
+        }
+        // The largest sub-network learnt the easy task.
+        XCTAssertGreaterThan(try Evaluation.evaluate(modelOrRun: dir.appendingPathComponent("sandwich"), data: data).accuracy, 0.6)
+    }
+
+    func testElasticRunResumesExactly() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try Self.idx(in: dir)
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        _ = try SubnetTraining.run(Self.cnnConfig(data: data, out: a, schedule: "sandwich"))
+        let killed = try SubnetTraining.run(Self.cnnConfig(data: data, out: b, schedule: "sandwich"), hooks: TrainHooks(abandonAfterStep: 5))
+        XCTAssertEqual(killed.outcome, .abandoned)
+        var c = TrainConfig(); c.out = b.path
+        _ = try SubnetTraining.run(c, resume: true)
+        XCTAssertEqual(try Data(contentsOf: a.appendingPathComponent("final/model.safetensors")),
+                       try Data(contentsOf: b.appendingPathComponent("final/model.safetensors")))
+    }
+
+    func testElasticBertFineTuningAndHFCompatibleExtraction() throws {
+        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let modelDir = dir.appendingPathComponent("tiny-bert")
+        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
+        config.hiddenSize = 16; config.numHiddenLayers = 3; config.numAttentionHeads = 4; config.intermediateSize = 32
+        config.maxPositionEmbeddings = 64
+        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
+        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
+        }
+        var lines = ""
+        for i in 0..<24 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
+        let train = dir.appendingPathComponent("train.jsonl")
+        try Data(lines.utf8).write(to: train)
+        for importance in ["taylor", "magnitude"] {
+            var c = TrainConfig()
+            c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run-\(importance)").path
+            c.method = "elastic"; c.importance = importance
+            c.epochs = 1; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+            let r = try SubnetTraining.run(c)
+            XCTAssertEqual(r.outcome, .completed)
+            let listing = try RunSubnets.list(r.runDirectory)
+            XCTAssertEqual(listing.kind, "bert")
+            let sub = #"{"layers": 2, "heads": [4, 2], "ffn": [16, 24]}"#
+            let plain = try RunSubnets.extract(run: r.runDirectory, subnet: sub, out: dir.appendingPathComponent("x-\(importance)"))
+            XCTAssertLessThanOrEqual(plain.maxAbsDifference, 1e-4)
+            let hf = try RunSubnets.extract(run: r.runDirectory, subnet: sub, out: dir.appendingPathComponent("hf-\(importance)"), hfCompatible: true)
+            XCTAssertLessThanOrEqual(hf.maxAbsDifference, 1e-4)
+            // The zero-padded directory has a standard config and gives the same predictions.
+            let hfConfig = try BertConfig.load(from: dir.appendingPathComponent("hf-\(importance)/config.json"))
+            XCTAssertNil(hfConfig.layerNumHeads); XCTAssertNil(hfConfig.layerIntermediateSizes)
+            XCTAssertEqual(hfConfig.numHiddenLayers, 2); XCTAssertEqual(hfConfig.intermediateSize, 24)
+            let e1 = try Evaluation.evaluate(modelOrRun: dir.appendingPathComponent("x-\(importance)"), data: train)
+            let e2 = try Evaluation.evaluate(modelOrRun: dir.appendingPathComponent("hf-\(importance)"), data: train)
+            XCTAssertEqual(e1.accuracy, e2.accuracy)
+            XCTAssertEqual(e1.loss, e2.loss, accuracy: 1e-4)
+        }
+    }
+}
+
+final class GatesTrainingTests: XCTestCase {
+    func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
+        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let modelDir = dir.appendingPathComponent("tiny-bert")
+        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
+        config.hiddenSize = 16; config.numHiddenLayers = 2; config.numAttentionHeads = 4; config.intermediateSize = 32
+        config.maxPositionEmbeddings = 64
+        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
+        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
+        }
+        var lines = ""
+        for i in 0..<48 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
+        let train = dir.appendingPathComponent("train.jsonl")
+        try Data(lines.utf8).write(to: train)
+        var c = TrainConfig()
+        c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
+        c.method = "gates"; c.targetMacs = 0.5
+        c.epochs = 6; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+        let r = try SubnetTraining.run(c)
+        XCTAssertEqual(r.outcome, .completed)
+        let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
+        XCTAssertEqual(summary.keptFraction, 0.5, accuracy: 0.15, "kept \(summary.keptFraction)")
+        XCTAssertLessThanOrEqual(summary.extractionMaxAbsDifference, 1e-4)
+        // final/ is the extracted model: no gate parameters, the gated sizes.
+        let (final, _) = try BertModel.load(directory: RunDirectory(r.runDirectory).final)
+        XCTAssertFalse(final.namedParameters().contains { $0.name.contains("gate") })
+        let listing = try RunSubnets.list(r.runDirectory)
+        let gated = try XCTUnwrap(listing.subnets.first { $0.name == "gated" })
+        XCTAssertEqual(try JSONDecoder().decode(BertSubnet.self, from: Data(gated.subnet.utf8)).heads, final.encoder.layers.map { $0.attention.selfAttention.heads })
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: r.runDirectory, data: train))
+        let e = try RunSubnets.extract(run: r.runDirectory, subnet: "gated", out: dir.appendingPathComponent("gated"), hfCompatible: true)
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+    }
+}
+
+final class PruningTests: XCTestCase {
+    func testMagnitudeMasksAreExactGlobalAndPerLayer() {
+        let a = Variable(Tensor(shape: [2, 2], data: [0.1, -0.5, 0.3, 2])), b = Variable(Tensor(shape: [1, 4], data: [-0.05, 1, 0.2, -0.01]))
+        let g = Pruning.magnitudeMasks([("a", a), ("b", b)], sparsity: 0.5, global: true)
+        XCTAssertEqual(g["a"]!, Tensor(shape: [2, 2], data: [0, 1, 1, 1]))
+        XCTAssertEqual(g["b"]!, Tensor(shape: [1, 4], data: [0, 1, 0, 0]))
+        let l = Pruning.magnitudeMasks([("a", a), ("b", b)], sparsity: 0.5, global: false)
+        XCTAssertEqual(l["a"]!, Tensor(shape: [2, 2], data: [0, 1, 0, 1]))
+        XCTAssertEqual(l["b"]!, Tensor(shape: [1, 4], data: [0, 1, 1, 0]))
+    }
+
+    func testPruneRunMagnitudeAndStructured() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.method = "full"; c.width = 8; c.depth = 1
+        _ = try Trainer.run(c)
+        let run = dir.appendingPathComponent("run")
+        let m = try Pruning.run(run: run, method: "magnitude", sparsity: 0.6, scope: "layer")
+        XCTAssertEqual(m.achievedSparsity, 0.6, accuracy: 0.01)
+        // Saved weights hold exact (+0) zeros where the saved masks are 0.
+        let saved = try SafeTensorsFile(url: URL(fileURLWithPath: m.directory).appendingPathComponent("model.safetensors"))
+        let masks = try SafeTensorsFile(url: URL(fileURLWithPath: m.directory).appendingPathComponent("masks.safetensors"))
+        XCTAssertFalse(masks.names.isEmpty)
+        for n in masks.names {
+            let w = try saved.tensor(n), k = try masks.tensor(n)
+            for i in 0..<w.count where k[flat: i] == 0 { XCTAssertEqual(w[flat: i].bitPattern, 0) }
+        }
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: m.directory), data: data))
+        let s = try Pruning.run(run: run, method: "structured", sparsity: 0.5)
+        XCTAssertGreaterThan(s.achievedSparsity, 0.5)
+        let pruned = try ClassifierStore.load(URL(fileURLWithPath: s.directory)).model as! ImageCNN
+        XCTAssertEqual(pruned.stageChannels, [4, 8])
+        XCTAssertThrowsError(try Pruning.run(run: run, method: "imp", sparsity: 0.5))
+    }
+}
