@@ -16,6 +16,43 @@ private let heapTuning: Bool = {
     return true
 }()
 
+/// Buffers above glibc's largest mmap threshold (32 MiB; e.g. the 30522 x 384 word-embedding
+/// gradient, 47 MB, made every training step) still come from mmap and go back to the kernel
+/// on free, so each use paid ~11k page faults and the kernel's zeroing (~8% of a BERT training
+/// step). Freed buffers of that size are kept here, a few at a time, for the next allocation
+/// of the same size.
+private final class LargeBufferCache: @unchecked Sendable {
+    static let shared = LargeBufferCache()
+    static let minimumBytes = 32 << 20
+    private let lock = NSLock()
+    private var free: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []
+    private var heldBytes = 0
+    private let maximumHeldBytes = 512 << 20
+    private let maximumHeldBuffers = 4
+
+    func take(bytes: Int) -> UnsafeMutableRawPointer? {
+        lock.lock(); defer { lock.unlock() }
+        guard let i = free.firstIndex(where: { $0.bytes == bytes }) else { return nil }
+        heldBytes -= bytes
+        return free.remove(at: i).pointer
+    }
+
+    /// Keeps the buffer (returns true) or leaves it to the caller to release.
+    func give(_ pointer: UnsafeMutableRawPointer, bytes: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if bytes > maximumHeldBytes { return false }
+        // Oldest first out until the new one fits.
+        while !free.isEmpty && (free.count >= maximumHeldBuffers || heldBytes + bytes > maximumHeldBytes) {
+            let old = free.removeFirst()
+            heldBytes -= old.bytes
+            old.pointer.deallocate()
+        }
+        free.append((bytes, pointer))
+        heldBytes += bytes
+        return true
+    }
+}
+
 /// Owns a 64-byte aligned Float32 buffer. Tensors share it copy-on-write.
 public final class TensorStorage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
@@ -24,11 +61,18 @@ public final class TensorStorage: @unchecked Sendable {
     public init(count: Int) {
         _ = heapTuning
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = (bytes >= LargeBufferCache.minimumBytes ? LargeBufferCache.shared.take(bytes: bytes) : nil)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer(pointer)
+        if bytes >= LargeBufferCache.minimumBytes && LargeBufferCache.shared.give(raw, bytes: bytes) { return }
+        raw.deallocate()
+    }
 }
 
 /// A dense, contiguous, row-major Float32 tensor with value semantics (copy-on-write).

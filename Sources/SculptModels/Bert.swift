@@ -93,10 +93,12 @@ public final class BertSelfAttention: Module {
         let h = activeHeads
         if h == 0 { return Variable(Tensor.zeros([batch * sequence, 0])) }
         // One GEMM for query, key and value by their stacked weights (when the projections are
-        // plain); the fused attention then reads each head in place.
+        // plain); the fused attention then reads each head in place. With fewer token rows than
+        // hidden units (batch-1 inference) stacking would copy more weight than the three
+        // outputs are worth, so the projections run separately and their outputs are joined.
         let projections = [query, key, value]
         let qkv: Variable
-        if projections.allSatisfy({ $0.isPlain }) {
+        if projections.allSatisfy({ $0.isPlain }) && batch * sequence >= query.activeShape.in {
             let parts = projections.map { $0.activeParameters() }
             let w = concat(parts.map(\.weight), axis: 0)
             let y = matmul(x, w, transposeB: true)

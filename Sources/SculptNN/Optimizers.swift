@@ -54,9 +54,17 @@ public final class AdamW: Optimizer {
             let mask = updateMasks[name]
             var m = state.buffers[0], v = state.buffers[1]
             m.makeUnique(); v.makeUnique()
+            let count = p.value.count
             p.value.withUnsafeMutablePointer { w in
-                adamWKernel(w: w, g: g.storage.pointer, m: m.storage.pointer, v: v.storage.pointer, mask: mask?.storage.pointer, count: p.value.count,
-                            lr: learningRate, beta1: beta1, beta2: beta2, eps: eps, decay: decay, stepSize: learningRate / bc1, bc2Sqrt: bc2.squareRoot())
+                // Element-wise and independent, so split over the pool (same results bit for bit).
+                let g = UnsafePointer(g.storage.pointer), mp = m.storage.pointer, vp = v.storage.pointer
+                let mk = mask.map { UnsafePointer($0.storage.pointer) }
+                let (lr, b1, b2, eps) = (learningRate, beta1, beta2, self.eps)
+                ExecutionContext.pool.parallelRanges(count, minimumChunk: 1 << 16) { r in
+                    adamWKernel(w: w + r.lowerBound, g: g + r.lowerBound, m: mp + r.lowerBound, v: vp + r.lowerBound,
+                                mask: mk.map { $0 + r.lowerBound }, count: r.count,
+                                lr: lr, beta1: b1, beta2: b2, eps: eps, decay: decay, stepSize: lr / bc1, bc2Sqrt: bc2.squareRoot())
+                }
             }
             state.buffers = [m, v]
             states[name] = state
@@ -69,6 +77,18 @@ public final class AdamW: Optimizer {
 func adamWKernel(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                  mask: UnsafePointer<Float>?, count: Int, lr: Float, beta1: Float, beta2: Float, eps: Float, decay: Float, stepSize: Float, bc2Sqrt: Float) {
     let keepAfterDecay = 1 - lr * decay
+    if mask == nil {  // the common case, as a loop without a branch so that it vectorises
+        for i in 0..<count {
+            let gi = g[i]
+            let mi = beta1 * m[i] + (1 - beta1) * gi
+            let vi = beta2 * v[i] + (1 - beta2) * gi * gi
+            m[i] = mi
+            v[i] = vi
+            let denom = vi.squareRoot() / bc2Sqrt + eps
+            w[i] = w[i] * keepAfterDecay - stepSize * mi / denom
+        }
+        return
+    }
     for i in 0..<count {
         if let mask, mask[i] == 0 { continue }
         let gi = g[i]

@@ -122,6 +122,19 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// x·Wᵀ with 9...64 rows runs as Cᵀ = W·xᵀ (gemmSwapped): odd sizes, row and column
+    /// remainders of the 8 x 32 tiles, beta 0 over NaN, beta 1, padded leading dimensions, two threads.
+    func testSwappedSmallBatchTransposedB() {
+        for m in [9, 17, 32, 33, 64] {
+            for (n, k) in [(1, 7), (7, 33), (33, 129), (129, 1), (1000, 7), (37, 1000), (384, 384), (130, 300)] {
+                check(Case(m: m, n: n, k: k, transB: true))
+                check(Case(m: m, n: n, k: k, transB: true, alpha: 0.5, beta: 0, nanC: true))
+                check(Case(m: m, n: n, k: k, transB: true, alpha: -1, beta: 1, pad: 5))
+                check(Case(m: m, n: n, k: k, transB: true, alpha: 2, beta: 0.25, pad: 3, threads: 2))
+            }
+        }
+    }
+
     func testDegenerateSizes() {
         // k == 0: C = beta * C; alpha == 0 likewise (A and B not read as numbers).
         check(Case(m: 5, n: 7, k: 0, beta: 0.5))

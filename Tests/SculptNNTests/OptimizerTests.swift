@@ -21,6 +21,29 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(opt.states["w"]?.step, 3)
     }
 
+    /// The update is split over the pool above 64Ki elements; it must equal the one-thread
+    /// update bit for bit, with and without a mask, on a size that does not divide evenly.
+    func testAdamWSplitAcrossThreadsEqualsSerial() {
+        let n = 3 * 65_536 + 7
+        var rng = SeededRNG(seed: 11)
+        let w0 = Tensor.randomNormal([n], using: &rng), g = Tensor.randomNormal([n], using: &rng)
+        let mask = Tensor(shape: [n], fill: { b in for i in 0..<n { b[i] = i % 3 == 0 ? 0 : 1 } })
+        for useMask in [false, true] {
+            var results: [[Float]] = []
+            for threads in [1, 2] {
+                let p = Variable(w0.copy(), requiresGrad: true)
+                let opt = AdamW(learningRate: 0.01, weightDecay: 0.1)
+                if useMask { opt.updateMasks["w"] = mask }
+                withThreads(threads) {
+                    for _ in 0..<2 { p.grad = g; opt.step([("w", p)]) }
+                }
+                results.append(p.value.scalars)
+            }
+            XCTAssertEqual(results[0], results[1], "mask \(useMask)")
+            XCTAssertNotEqual(results[0], w0.scalars)
+        }
+    }
+
     func testAdamWMaskFreezesUnmaskedEntriesIncludingDecay() {
         let p = makeParameter()
         let opt = AdamW(learningRate: 0.1, weightDecay: 0.5)

@@ -17,7 +17,9 @@
 //    read only once (n <= NC) is not packed at all.
 //  * Few rows of op(A) (batch-1 inference): B is used in place — row-streaming kernels with
 //    up to 256 columns per call when B is not transposed, dot-product kernels along k when it
-//    is — so nothing of B is copied.
+//    is — so nothing of B is copied. Up to 64 rows with B transposed (x·Wᵀ of a Linear layer),
+//    the product is computed as Cᵀ = W·xᵀ: W becomes the in-place A operand and only the small
+//    x is packed (a strided transpose of all of W per call cost as much as the multiply).
 //  * Threads split C into disjoint rectangles of whole micro-panels and run independent
 //    serial GEMMs with their own packing buffers (allocated once per call, 64-byte aligned).
 //    Batched GEMMs that are small run one whole GEMM per task instead.
@@ -38,6 +40,9 @@ private enum GEMMBlocking {
     static let directBMaxRows = 16
     /// Up to this many rows of op(A), a transposed B is used in place through dot products.
     static let dotMaxRows = 8
+    /// Up to this many rows of op(A) (and A not transposed), a transposed B is handled as
+    /// Cᵀ = B·Aᵀ (`gemmSwapped`) so that B is not transposed into packed panels on every call.
+    static let swappedMaxRows = 64
     /// Below this many multiply-adds a GEMM runs on one thread.
     static let parallelMinimumMACs = 1 << 21
 }
@@ -171,6 +176,8 @@ private func gemmSerial(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
         gemmFewRows(p, rows: rows, cols: cols)
     } else if p.transB && rows.count <= GEMMBlocking.dotMaxRows {
         gemmDot(p, rows: rows, cols: cols)
+    } else if p.transB && !p.transA && rows.count <= GEMMBlocking.swappedMaxRows {
+        gemmSwapped(p, rows: rows, cols: cols)
     } else {
         gemmBlocked(p, rows: rows, cols: cols)
     }
@@ -354,6 +361,32 @@ private func gemmDot(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
             j += w
         }
         i += r
+    }
+}
+
+/// Transposed B with few rows of A (x·Wᵀ for a Linear weight W [out, in] at small batch):
+/// computes Cᵀ = W · xᵀ instead, so W is the A operand, read in place row by row (or packed by
+/// sequential row copies) and only the small x is transposed into panels, then Cᵀ is
+/// transposed back into C. Packing W into k-major panels (a strided transpose of the whole
+/// weight on every call) cost as much as the multiply at batch-1 sizes.
+private func gemmSwapped(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
+    let m = rows.count, n = cols.count
+    let scratch = GEMMScratch([n * m])
+    defer { scratch.free() }
+    let ct = scratch.parts[0]
+    let q = GEMMProblem(transA: false, transB: true, m: n, n: m, k: p.k, alpha: p.alpha,
+                        a: p.b + cols.lowerBound * p.ldb, lda: p.ldb,
+                        b: p.a + rows.lowerBound * p.lda, ldb: p.lda,
+                        beta: 0, c: ct, ldc: m)
+    gemmBlocked(q, rows: 0..<n, cols: 0..<m)
+    let c0 = p.c + rows.lowerBound * p.ldc + cols.lowerBound
+    if p.beta == 0 {
+        transposeCopy(UnsafePointer(ct), lds: m, rows: n, cols: m, dst: c0, ldd: p.ldc)
+    } else {
+        for i in 0..<m {
+            let ci = c0 + i * p.ldc
+            for j in 0..<n { ci[j] = ct[j * m + i] + p.beta * ci[j] }
+        }
     }
 }
 
