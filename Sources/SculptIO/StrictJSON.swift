@@ -1,22 +1,40 @@
-// A small, strict JSON reader and string escaper used by the safetensors header parser and the
-// config loaders.
+// A small, strict JSON reader and string escaper used by the safetensors header parser, the
+// config loaders, the tokenizer loader and `TextLines`.
 //
 // Why not JSONSerialization: the header parser must never trap and must tell apart `3`,
 // `3.0`, `true` and `"3"` (Foundation's NSNumber bridging blurs these, and differs between
 // platforms). This reader keeps numbers as their literal text, keeps object members in file
 // order (so duplicates can be detected), limits nesting depth, and checks UTF-8 strictly.
+// Keeping members as an ordered list also keeps keys exact: a `[String: _]` dictionary would
+// merge canonically-equivalent keys such as "é" and "e\u{301}" (distinct vocabulary entries).
+// Readers of files written by other tools can opt into a few leniencies (`Options`).
 
 /// A strict JSON reader (and string escaper) shared by the safetensors and config parsers.
 public enum StrictJSON {
     public static let defaultMaxDepth = 64
 
-    /// Parses `bytes` as exactly one JSON value surrounded by optional whitespace.
-    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth) throws -> Value {
-        try Parser.parse(bytes, maxDepth: maxDepth)
+    /// Leniencies for JSON written by other tools; the default (none) is fully strict.
+    public struct Options: OptionSet, Sendable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// A UTF-8 byte-order mark at the very start is skipped.
+        public static let allowByteOrderMark = Options(rawValue: 1 << 0)
+        /// Invalid UTF-8 in a string and unpaired surrogate escapes become U+FFFD instead of
+        /// failing the parse.
+        public static let replaceInvalidUnicode = Options(rawValue: 1 << 1)
+        /// What the tokenizer loader and `TextLines` accept: both of the above.
+        public static let lenientText: Options = [.allowByteOrderMark, .replaceInvalidUnicode]
     }
 
-    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws -> Value {
-        try bytes.withUnsafeBytes { try Parser.parse($0, maxDepth: maxDepth) }
+    /// Parses `bytes` as exactly one JSON value surrounded by optional whitespace.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth,
+                             options: Options = []) throws -> Value {
+        try Parser.parse(bytes, maxDepth: maxDepth, options: options)
+    }
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, options: Options = []) throws -> Value {
+        try bytes.withUnsafeBytes { try Parser.parse($0, maxDepth: maxDepth, options: options) }
     }
 
     /// A parsed JSON value. Numbers keep their literal text; objects keep members in file order.
@@ -32,6 +50,12 @@ public enum StrictJSON {
         public subscript(key: String) -> Value? {
             guard case .object(let members) = self else { return nil }
             return members.last(where: { $0.key == key })?.value
+        }
+
+        /// The first member named `key` (for readers where the first of repeated keys wins).
+        public subscript(first key: String) -> Value? {
+            guard case .object(let members) = self else { return nil }
+            return members.first(where: { $0.key == key })?.value
         }
 
         /// A short name of the value's kind, for error messages ("a string", "an array", ...).
@@ -61,6 +85,27 @@ public enum StrictJSON {
         public var stringValue: String? {
             if case .string(let s) = self { return s }
             return nil
+        }
+
+        public var boolValue: Bool? {
+            if case .bool(let b) = self { return b }
+            return nil
+        }
+
+        public var arrayValue: [Value]? {
+            if case .array(let a) = self { return a }
+            return nil
+        }
+
+        /// The members of an object, in file order (repeated keys included).
+        public var objectMembers: [Member]? {
+            if case .object(let m) = self { return m }
+            return nil
+        }
+
+        public var isNull: Bool {
+            if case .null = self { return true }
+            return false
         }
 
         static func isIntegerLiteral(_ text: String) -> Bool {
@@ -107,8 +152,12 @@ public enum StrictJSON {
     /// including invalid UTF-8, lone surrogate escapes and nesting deeper than `maxDepth`, is a
     /// thrown `ParseError`.
     struct Parser {
-        static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws -> Value {
-            var parser = Parser(bytes: bytes, maxDepth: maxDepth)
+        static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int, options: Options) throws -> Value {
+            var parser = Parser(bytes: bytes, maxDepth: maxDepth, options: options)
+            if options.contains(.allowByteOrderMark), bytes.count >= 3,
+               bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+                parser.index = 3
+            }
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()
@@ -118,11 +167,13 @@ public enum StrictJSON {
 
         private let bytes: UnsafeRawBufferPointer
         private let maxDepth: Int
+        private let replaceInvalidUnicode: Bool
         private var index = 0
 
-        private init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+        private init(bytes: UnsafeRawBufferPointer, maxDepth: Int, options: Options) {
             self.bytes = bytes
             self.maxDepth = maxDepth
+            self.replaceInvalidUnicode = options.contains(.replaceInvalidUnicode)
         }
 
         private func error(_ message: String) -> ParseError {
@@ -268,8 +319,8 @@ public enum StrictJSON {
             while index < bytes.count {
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
-                    let s = try Parser.decodeUTF8(UnsafeRawBufferPointer(rebasing: bytes[contentStart..<index]),
-                                                      offset: contentStart)
+                    let s = try decodeUTF8(UnsafeRawBufferPointer(rebasing: bytes[contentStart..<index]),
+                                           offset: contentStart)
                     index += 1
                     return s
                 }
@@ -287,7 +338,7 @@ public enum StrictJSON {
                 let c = bytes[index]
                 if c == UInt8(ascii: "\"") {
                     index += 1
-                    return try Parser.decodeUTF8(out, offset: contentStart)
+                    return try decodeUTF8(out, offset: contentStart)
                 }
                 if c < 0x20 { throw error("unescaped control character in a string") }
                 if c != UInt8(ascii: "\\") {
@@ -309,7 +360,9 @@ public enum StrictJSON {
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     var scalar = try parseHex4()
-                    if scalar >= 0xD800 && scalar < 0xDC00 {
+                    if replaceInvalidUnicode {
+                        scalar = try pairSurrogatesOrReplace(scalar)
+                    } else if scalar >= 0xD800 && scalar < 0xDC00 {
                         guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
                         else { throw error("lone high surrogate in a \\u escape") }
                         index += 2
@@ -330,8 +383,26 @@ public enum StrictJSON {
             throw error("unterminated string")
         }
 
-        private static func decodeUTF8<C: Collection>(_ raw: C, offset: Int) throws -> String where C.Element == UInt8 {
+        /// With `.replaceInvalidUnicode`: `code` (just read from a `\u` escape) combined with a
+        /// following low-surrogate escape, or U+FFFD for an unpaired surrogate (an escape after a
+        /// high surrogate that is not a low surrogate is left to be read on its own).
+        private mutating func pairSurrogatesOrReplace(_ code: UInt32) throws -> UInt32 {
+            if code >= 0xDC00 && code < 0xE000 { return 0xFFFD }
+            guard code >= 0xD800 && code < 0xDC00 else { return code }
+            guard bytes.count - index >= 6, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else { return 0xFFFD }
+            let save = index
+            index += 2
+            let low = try parseHex4()
+            if low >= 0xDC00 && low < 0xE000 { return 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) }
+            index = save
+            return 0xFFFD
+        }
+
+        private func decodeUTF8<C: Collection>(_ raw: C, offset: Int) throws -> String where C.Element == UInt8 {
             let s = String(decoding: raw, as: UTF8.self)
+            // With `.replaceInvalidUnicode`, invalid sequences stay replaced by U+FFFD.
+            if replaceInvalidUnicode { return s }
             // Decoding replaces invalid sequences with U+FFFD, so a strict check is "re-encodes to the same bytes".
             guard s.utf8.elementsEqual(raw) else {
                 throw ParseError(message: "invalid UTF-8 in a string", offset: offset)

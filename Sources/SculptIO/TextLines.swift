@@ -51,7 +51,7 @@ public enum TextLines {
         // Detect the format from the first non-blank line.
         var isJSONL = false
         for range in lines where !isBlank(bytes[range]) {
-            if case .object? = try? MiniJSON.parse(Array(bytes[range])) { isJSONL = true }
+            if case .object? = try? parseJSON(Array(bytes[range])) { isJSONL = true }
             break
         }
 
@@ -62,20 +62,20 @@ public enum TextLines {
             let slice = bytes[range]
             if isJSONL {
                 if isBlank(slice) { continue }
-                let value: MiniJSON
+                let value: StrictJSON.Value
                 do {
-                    value = try MiniJSON.parse(Array(slice))
+                    value = try parseJSON(Array(slice))
                 } catch {
                     throw TextLinesError(file: path, line: lineNumber, reason: "not valid JSON (\(error))")
                 }
                 guard case .object = value else {
-                    throw TextLinesError(file: path, line: lineNumber, reason: "expected a JSON object but found \(value.kindName)")
+                    throw TextLinesError(file: path, line: lineNumber, reason: "expected a JSON object but found \(value.kindDescription)")
                 }
-                guard let item = value[field] else {
+                guard let item = value[first: field] else {
                     throw TextLinesError(file: path, line: lineNumber, reason: "no \"\(field)\" field")
                 }
                 guard let text = item.stringValue else {
-                    throw TextLinesError(file: path, line: lineNumber, reason: "field \"\(field)\" is \(item.kindName), expected a string")
+                    throw TextLinesError(file: path, line: lineNumber, reason: "field \"\(field)\" is \(item.kindDescription), expected a string")
                 }
                 texts.append(text)
             } else {
@@ -87,6 +87,12 @@ public enum TextLines {
             }
         }
         return texts
+    }
+
+    /// Parses one JSONL line: a byte-order mark is skipped and invalid Unicode in strings
+    /// becomes U+FFFD.
+    private static func parseJSON(_ bytes: [UInt8]) throws -> StrictJSON.Value {
+        try StrictJSON.parse(bytes, maxDepth: 512, options: .lenientText)
     }
 
     /// Byte ranges of the lines: split at "\n", trailing "\r" dropped, BOM skipped, and no

@@ -117,55 +117,56 @@ public struct WordPieceTokenizer: Sendable {
     /// Loads a Hugging Face `tokenizer.json` with a WordPiece model.
     public init(tokenizerJSON url: URL) throws {
         let path = url.path
-        let root: MiniJSON
+        let root: StrictJSON.Value
         do {
-            root = try MiniJSON.parse(try Self.readBytes(url))
-        } catch let error as MiniJSON.ParseError {
+            root = try Self.parseJSON(try Self.readBytes(url))
+        } catch let error as StrictJSON.ParseError {
             throw TokenizerError(file: path, reason: "not valid JSON (\(error))")
         }
         guard case .object = root else {
-            throw TokenizerError(file: path, reason: "expected a JSON object at the top level but found \(root.kindName)")
+            throw TokenizerError(file: path, reason: "expected a JSON object at the top level but found \(root.kindDescription)")
         }
         func fail(_ reason: String) -> TokenizerError { TokenizerError(file: path, reason: reason) }
 
-        guard let model = root["model"], case .object = model else {
+        guard let model = root[first: "model"], case .object = model else {
             throw fail("no \"model\" object (not a Hugging Face tokenizer.json?)")
         }
-        if let type = model["type"]?.stringValue, type != "WordPiece" {
+        if let type = model[first: "type"]?.stringValue, type != "WordPiece" {
             throw fail("model type \"\(type)\" is not supported (only WordPiece)")
         }
-        guard let vocabMembers = model["vocab"]?.objectValue else {
+        guard let vocabMembers = model[first: "vocab"]?.objectMembers else {
             throw fail("model.vocab is missing or not an object")
         }
         var entries: [(String, Int32)] = []
         entries.reserveCapacity(vocabMembers.count)
-        for (token, value) in vocabMembers {
-            guard let id = value.intValue, id >= 0, id <= Int(Int32.max) else {
+        for member in vocabMembers {
+            let token = member.key, value = member.value
+            guard let id = value.integralValue, id >= 0, id <= Int(Int32.max) else {
                 throw fail("model.vocab[\"\(token)\"] is not a non-negative integer id")
             }
             entries.append((token, Int32(id)))
         }
         if entries.isEmpty { throw fail("model.vocab is empty") }
 
-        let unkToken = model["unk_token"]?.stringValue ?? "[UNK]"
-        let prefix = model["continuing_subword_prefix"]?.stringValue ?? "##"
-        let maxChars = model["max_input_chars_per_word"]?.intValue ?? 100
+        let unkToken = model[first: "unk_token"]?.stringValue ?? "[UNK]"
+        let prefix = model[first: "continuing_subword_prefix"]?.stringValue ?? "##"
+        let maxChars = model[first: "max_input_chars_per_word"]?.integralValue ?? 100
 
         // Normalizer.
         var options = NormalizerOptions.identity
-        if let n = root["normalizer"], !n.isNull {
-            let type = n["type"]?.stringValue ?? "?"
+        if let n = root[first: "normalizer"], !n.isNull {
+            let type = n[first: "type"]?.stringValue ?? "?"
             guard type == "BertNormalizer" else {
                 throw fail("normalizer type \"\(type)\" is not supported (only BertNormalizer)")
             }
             options = NormalizerOptions(
-                cleanText: n["clean_text"]?.boolValue ?? true,
-                handleChineseChars: n["handle_chinese_chars"]?.boolValue ?? true,
-                stripAccents: n["strip_accents"]?.boolValue,
-                lowercase: n["lowercase"]?.boolValue ?? true)
+                cleanText: n[first: "clean_text"]?.boolValue ?? true,
+                handleChineseChars: n[first: "handle_chinese_chars"]?.boolValue ?? true,
+                stripAccents: n[first: "strip_accents"]?.boolValue,
+                lowercase: n[first: "lowercase"]?.boolValue ?? true)
         }
-        if let p = root["pre_tokenizer"], !p.isNull {
-            let type = p["type"]?.stringValue ?? "?"
+        if let p = root[first: "pre_tokenizer"], !p.isNull {
+            let type = p[first: "type"]?.stringValue ?? "?"
             guard type == "BertPreTokenizer" else {
                 throw fail("pre_tokenizer type \"\(type)\" is not supported (only BertPreTokenizer)")
             }
@@ -173,18 +174,18 @@ public struct WordPieceTokenizer: Sendable {
 
         // Added tokens.
         var added: [AddedTokenSpec] = []
-        if let list = root["added_tokens"]?.arrayValue {
+        if let list = root[first: "added_tokens"]?.arrayValue {
             for item in list {
-                guard let content = item["content"]?.stringValue, let id = item["id"]?.intValue,
+                guard let content = item[first: "content"]?.stringValue, let id = item[first: "id"]?.integralValue,
                       id >= 0, id <= Int(Int32.max) else {
                     throw fail("malformed entry in added_tokens")
                 }
                 added.append(AddedTokenSpec(
                     id: Int32(id), content: content,
-                    singleWord: item["single_word"]?.boolValue ?? false,
-                    lstrip: item["lstrip"]?.boolValue ?? false,
-                    rstrip: item["rstrip"]?.boolValue ?? false,
-                    normalized: item["normalized"]?.boolValue ?? false))
+                    singleWord: item[first: "single_word"]?.boolValue ?? false,
+                    lstrip: item[first: "lstrip"]?.boolValue ?? false,
+                    rstrip: item[first: "rstrip"]?.boolValue ?? false,
+                    normalized: item[first: "normalized"]?.boolValue ?? false))
             }
         }
 
@@ -196,8 +197,8 @@ public struct WordPieceTokenizer: Sendable {
         // Post-processor: special tokens around a single sequence.
         var prefixIds: [Int32] = [], prefixTypes: [Int32] = [], suffixIds: [Int32] = [], suffixTypes: [Int32] = []
         var sequenceType: Int32 = 0
-        let post = root["post_processor"] ?? .null
-        switch post["type"]?.stringValue {
+        let post = root[first: "post_processor"] ?? .null
+        switch post[first: "type"]?.stringValue {
         case nil:
             // No post-processor: fall back to the BERT convention.
             guard let cls = vocabId("[CLS]"), let sep = vocabId("[SEP]") else {
@@ -205,25 +206,25 @@ public struct WordPieceTokenizer: Sendable {
             }
             prefixIds = [cls]; prefixTypes = [0]; suffixIds = [sep]; suffixTypes = [0]
         case "BertProcessing"?:
-            guard let cls = post["cls"]?.arrayValue, cls.count == 2, let clsId = cls[1].intValue,
-                  let sep = post["sep"]?.arrayValue, sep.count == 2, let sepId = sep[1].intValue else {
+            guard let cls = post[first: "cls"]?.arrayValue, cls.count == 2, let clsId = cls[1].integralValue,
+                  let sep = post[first: "sep"]?.arrayValue, sep.count == 2, let sepId = sep[1].integralValue else {
                 throw fail("malformed BertProcessing post_processor")
             }
             prefixIds = [Int32(clsId)]; prefixTypes = [0]; suffixIds = [Int32(sepId)]; suffixTypes = [0]
         case "TemplateProcessing"?:
-            guard let single = post["single"]?.arrayValue else { throw fail("post_processor.single is missing") }
+            guard let single = post[first: "single"]?.arrayValue else { throw fail("post_processor.single is missing") }
             var seenSequence = false
             for piece in single {
-                if let seq = piece["Sequence"] {
+                if let seq = piece[first: "Sequence"] {
                     if seenSequence { throw fail("post_processor.single has two sequences") }
                     seenSequence = true
-                    sequenceType = Int32(seq["type_id"]?.intValue ?? 0)
-                } else if let special = piece["SpecialToken"], let name = special["id"]?.stringValue {
-                    let typeId = Int32(special["type_id"]?.intValue ?? 0)
+                    sequenceType = Int32(seq[first: "type_id"]?.integralValue ?? 0)
+                } else if let special = piece[first: "SpecialToken"], let name = special[first: "id"]?.stringValue {
+                    let typeId = Int32(special[first: "type_id"]?.integralValue ?? 0)
                     var ids: [Int32] = []
-                    if let idList = post["special_tokens"]?[name]?["ids"]?.arrayValue {
+                    if let idList = post[first: "special_tokens"]?[first: name]?[first: "ids"]?.arrayValue {
                         for v in idList {
-                            guard let i = v.intValue else { throw fail("malformed post_processor.special_tokens") }
+                            guard let i = v.integralValue else { throw fail("malformed post_processor.special_tokens") }
                             ids.append(Int32(i))
                         }
                     } else if let i = vocabId(name) {
@@ -246,15 +247,15 @@ public struct WordPieceTokenizer: Sendable {
         }
 
         // Truncation and padding settings.
-        let truncation = root["truncation"]?["max_length"]?.intValue
+        let truncation = root[first: "truncation"]?[first: "max_length"]?.integralValue
         var fixedPadding: Int? = nil
         var padId: Int32? = nil
         var padType: Int32 = 0
-        if let padding = root["padding"], !padding.isNull {
-            fixedPadding = padding["strategy"]?["Fixed"]?.intValue
-            if let p = padding["pad_id"]?.intValue { padId = Int32(p) }
-            padType = Int32(padding["pad_type_id"]?.intValue ?? 0)
-            if padId == nil, let token = padding["pad_token"]?.stringValue { padId = vocabId(token) }
+        if let padding = root[first: "padding"], !padding.isNull {
+            fixedPadding = padding[first: "strategy"]?[first: "Fixed"]?.integralValue
+            if let p = padding[first: "pad_id"]?.integralValue { padId = Int32(p) }
+            padType = Int32(padding[first: "pad_type_id"]?.integralValue ?? 0)
+            if padId == nil, let token = padding[first: "pad_token"]?.stringValue { padId = vocabId(token) }
         }
 
         guard let unkId = trie.id(of: unkToken) else {
@@ -330,16 +331,16 @@ public struct WordPieceTokenizer: Sendable {
         guard fm.fileExists(atPath: vocab.path) else {
             throw TokenizerError(file: modelDirectory.path, reason: "neither tokenizer.json nor vocab.txt found")
         }
-        func readObject(_ name: String) throws -> MiniJSON? {
+        func readObject(_ name: String) throws -> StrictJSON.Value? {
             let url = modelDirectory.appendingPathComponent(name)
             guard fm.fileExists(atPath: url.path) else { return nil }
             do {
-                let value = try MiniJSON.parse(try readBytes(url))
+                let value = try parseJSON(try readBytes(url))
                 guard case .object = value else {
                     throw TokenizerError(file: url.path, reason: "expected a JSON object")
                 }
                 return value
-            } catch let error as MiniJSON.ParseError {
+            } catch let error as StrictJSON.ParseError {
                 throw TokenizerError(file: url.path, reason: "not valid JSON (\(error))")
             }
         }
@@ -348,19 +349,19 @@ public struct WordPieceTokenizer: Sendable {
         // Token entries are either strings or {"content": ...} objects.
         func token(_ key: String, _ fallback: String) -> String {
             for source in [specialMap, config] {
-                if let v = source?[key] {
+                if let v = source?[first: key] {
                     if let s = v.stringValue { return s }
-                    if let s = v["content"]?.stringValue { return s }
+                    if let s = v[first: "content"]?.stringValue { return s }
                 }
             }
             return fallback
         }
-        let lowercase = config?["do_lower_case"]?.boolValue ?? true
+        let lowercase = config?[first: "do_lower_case"]?.boolValue ?? true
         return try WordPieceTokenizer(
             vocabTXT: vocab,
             lowercase: lowercase,
-            stripAccents: config?["strip_accents"]?.boolValue,
-            handleChineseChars: config?["tokenize_chinese_chars"]?.boolValue ?? true,
+            stripAccents: config?[first: "strip_accents"]?.boolValue,
+            handleChineseChars: config?[first: "tokenize_chinese_chars"]?.boolValue ?? true,
             unkToken: token("unk_token", "[UNK]"),
             clsToken: token("cls_token", "[CLS]"),
             sepToken: token("sep_token", "[SEP]"),
@@ -415,6 +416,12 @@ public struct WordPieceTokenizer: Sendable {
             }
         }
         self.normalizedMatcher = AddedTokenMatcher(tokens: normalizedPatterns)
+    }
+
+    /// Parses a tokenizer file: a leading byte-order mark is skipped and invalid Unicode in
+    /// strings becomes U+FFFD; the nesting limit is generous (tokenizer.json nests shallowly).
+    static func parseJSON(_ bytes: [UInt8]) throws -> StrictJSON.Value {
+        try StrictJSON.parse(bytes, maxDepth: 512, options: .lenientText)
     }
 
     static func readBytes(_ url: URL) throws -> [UInt8] {
@@ -1022,5 +1029,15 @@ extension WordPieceTokenizer {
             0x3400, 0x4DBF, 0x4E00, 0x9FFF, 0xF900, 0xFAFF, 0x20000, 0x2A6DF, 0x2A700, 0x2B81F, 0x2B920, 0x2CEAF,
             0x2F800, 0x2FA1F,
         ]
+    }
+}
+
+private extension StrictJSON.Value {
+    /// A number with no fractional part and magnitude below 9e15, as an Int: `3`, `3.0` and
+    /// `3e0` all read as 3 (ids and lengths in tokenizer files).
+    var integralValue: Int? {
+        if let i = intValue { return i > -9_000_000_000_000_000 && i < 9_000_000_000_000_000 ? i : nil }
+        guard case .number(let text) = self, let d = Double(text), d.rounded() == d, abs(d) < 9.0e15 else { return nil }
+        return Int(d)
     }
 }

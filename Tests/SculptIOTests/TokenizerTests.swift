@@ -288,6 +288,25 @@ final class TokenizerTests: XCTestCase {
         }
     }
 
+    /// The leniencies the tokenizer loader and TextLines kept when they moved to StrictJSON:
+    /// a byte-order mark, unpaired surrogates and invalid UTF-8 (→ U+FFFD), `3.0` as an id,
+    /// and the first of repeated keys.
+    func testLenientJSONReading() throws {
+        let dir = try TokenizerTestData.temporaryDirectory(self)
+        let url = dir.appendingPathComponent("tokenizer.json")
+        let json = #"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1.0, "[SEP]": 2e0, "a": 3}, "unk_token": "[UNK]"}, "model": 5}"#
+        try Data([0xEF, 0xBB, 0xBF] + Array(json.utf8)).write(to: url)
+        let t = try WordPieceTokenizer(tokenizerJSON: url)
+        XCTAssertEqual(t.encode("a"), [1, 3, 2])
+
+        let jsonl = dir.appendingPathComponent("b.jsonl")
+        let bytes = Array(#"{"text": "x\ud800\u0041", "text": "ignored"}"#.utf8) + [0x0A]
+            + Array(#"{"text": "\udc00"#.utf8) + [0xFF] + Array(#"y"}"#.utf8) + [0x0A]
+        try Data(bytes).write(to: jsonl)
+        XCTAssertEqual(try TextLines.read(jsonl), ["x\u{FFFD}A", "\u{FFFD}\u{FFFD}y"])
+        XCTAssertThrowsError(try StrictJSON.parse(Array(#""\ud800""#.utf8)))  // strict by default
+    }
+
     func testTextLinesPlainText() throws {
         let dir = try TokenizerTestData.temporaryDirectory(self)
         let plain = dir.appendingPathComponent("a.txt")
