@@ -69,6 +69,9 @@ public final class EvaluationStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.foreignKeysEnabled = true
+        // WAL with synchronous=NORMAL: a commit survives a killed process (what resume needs);
+        // only a power loss can drop the last commits. FULL would fsync every evaluation.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch let e as DatabaseError {
