@@ -123,42 +123,24 @@ public func convertBFloat16ToFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMu
 
 // MARK: - Array conveniences
 
-/// IEEE binary16 bit patterns of `values` (RNE).
-public func float16Bits(_ values: [Float]) -> [UInt16] {
-    [UInt16](unsafeUninitializedCapacity: values.count) { out, initialized in
+/// Runs a buffer conversion over a whole array.
+private func convertArray<Source, Target>(_ values: [Source], _ convert: (UnsafePointer<Source>, UnsafeMutablePointer<Target>, Int) -> Void) -> [Target] {
+    [Target](unsafeUninitializedCapacity: values.count) { out, initialized in
         values.withUnsafeBufferPointer { src in
-            if let s = src.baseAddress, let d = out.baseAddress { convertFloatToFloat16(s, d, count: src.count) }
+            if let s = src.baseAddress, let d = out.baseAddress { convert(s, d, src.count) }
         }
         initialized = values.count
     }
 }
+
+/// IEEE binary16 bit patterns of `values` (RNE).
+public func float16Bits(_ values: [Float]) -> [UInt16] { convertArray(values) { convertFloatToFloat16($0, $1, count: $2) } }
 
 /// Floats of IEEE binary16 bit patterns (exact).
-public func floatsFromFloat16Bits(_ bits: [UInt16]) -> [Float] {
-    [Float](unsafeUninitializedCapacity: bits.count) { out, initialized in
-        bits.withUnsafeBufferPointer { src in
-            if let s = src.baseAddress, let d = out.baseAddress { convertFloat16ToFloat(s, d, count: src.count) }
-        }
-        initialized = bits.count
-    }
-}
+public func floatsFromFloat16Bits(_ bits: [UInt16]) -> [Float] { convertArray(bits) { convertFloat16ToFloat($0, $1, count: $2) } }
 
 /// bfloat16 bit patterns of `values` (RNE).
-public func bfloat16Bits(_ values: [Float]) -> [UInt16] {
-    [UInt16](unsafeUninitializedCapacity: values.count) { out, initialized in
-        values.withUnsafeBufferPointer { src in
-            if let s = src.baseAddress, let d = out.baseAddress { convertFloatToBFloat16(s, d, count: src.count) }
-        }
-        initialized = values.count
-    }
-}
+public func bfloat16Bits(_ values: [Float]) -> [UInt16] { convertArray(values) { convertFloatToBFloat16($0, $1, count: $2) } }
 
 /// Floats of bfloat16 bit patterns (exact).
-public func floatsFromBFloat16Bits(_ bits: [UInt16]) -> [Float] {
-    [Float](unsafeUninitializedCapacity: bits.count) { out, initialized in
-        bits.withUnsafeBufferPointer { src in
-            if let s = src.baseAddress, let d = out.baseAddress { convertBFloat16ToFloat(s, d, count: src.count) }
-        }
-        initialized = bits.count
-    }
-}
+public func floatsFromBFloat16Bits(_ bits: [UInt16]) -> [Float] { convertArray(bits) { convertBFloat16ToFloat($0, $1, count: $2) } }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A seeded, reproducible random number generator (xoshiro256**, seeded by SplitMix64).
 ///
 /// Its whole state is four words, so a checkpoint can save and restore it exactly.
@@ -70,14 +72,9 @@ public struct SeededRNG: RandomNumberGenerator, Sendable, Codable, Equatable {
         var u1 = nextDouble()
         if u1 < 1e-300 { u1 = 1e-300 }
         let u2 = nextDouble()
-        return Float((-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2))
+        return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
     }
 
     /// A new generator whose stream is independent of this one (for a sub-task).
     public mutating func split() -> SeededRNG { SeededRNG(seed: next()) }
 }
-
-@inline(__always) func _log(_ x: Double) -> Double { Foundation.log(x) }
-@inline(__always) func _cos(_ x: Double) -> Double { Foundation.cos(x) }
-
-import Foundation

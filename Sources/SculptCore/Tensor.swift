@@ -114,9 +114,8 @@ public struct Tensor: Sendable {
 
     /// Standard normal samples times `std`.
     public static func randomNormal(_ shape: [Int], std: Float = 1, using rng: inout SeededRNG) -> Tensor {
-        var t = Tensor(uninitializedShape: shape)
+        let t = Tensor(uninitializedShape: shape)
         for i in 0..<t.count { t.storage.pointer[i] = rng.nextNormal() * std }
-        _ = t.makeUnique()
         return t
     }
 

@@ -241,66 +241,44 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// The tensor as Int64s, widening from I64, I32, I16, I8, U32, U16, U8 or BOOL (and U64
     /// when every value fits).
-    public func int64s(_ name: String) throws -> [Int64] {
-        let info = try info(name)
-        let n = info.elementCount
-        let src = base + info.fileRange.lowerBound
-        func widen<T: FixedWidthInteger>(_: T.Type) throws -> [Int64] {
-            try (0..<n).map { i in
-                let v = src.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)
-                guard let w = Int64(exactly: v) else { throw SafeTensorsError.valueOutOfRange(file: path, tensor: name, index: i, target: "Int64") }
-                return w
-            }
-        }
-        let result: [Int64]
-        switch info.dtype {
-        case .i64:
-            result = [Int64](unsafeUninitializedCapacity: n) { out, initialized in
-                if n > 0, let dst = out.baseAddress { UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 8) }
-                initialized = n
-            }
-        case .i32: result = try widen(Int32.self)
-        case .i16: result = try widen(Int16.self)
-        case .i8: result = try widen(Int8.self)
-        case .u64: result = try widen(UInt64.self)
-        case .u32: result = try widen(UInt32.self)
-        case .u16: result = try widen(UInt16.self)
-        case .u8, .bool: result = try widen(UInt8.self)
-        default: throw unsupported(info, "Int64")
-        }
-        return result
-    }
+    public func int64s(_ name: String) throws -> [Int64] { try integers(name, as: Int64.self, native: .i64) }
 
     /// The tensor as Int32s, from I32, I16, I8, U16, U8 or BOOL, or from I64, U32 or U64 when
     /// every value fits (otherwise `valueOutOfRange` names the first element that does not).
-    public func int32s(_ name: String) throws -> [Int32] {
+    public func int32s(_ name: String) throws -> [Int32] { try integers(name, as: Int32.self, native: .i32) }
+
+    /// One conversion for every integer target: a straight copy from the `native` dtype, an
+    /// exact, checked conversion from the others.
+    private func integers<Target: FixedWidthInteger>(_ name: String, as _: Target.Type, native: SafeTensorsDType) throws -> [Target] {
         let info = try info(name)
         let n = info.elementCount
         let src = base + info.fileRange.lowerBound
-        func narrow<T: FixedWidthInteger>(_: T.Type) throws -> [Int32] {
+        func convert<T: FixedWidthInteger>(_: T.Type) throws -> [Target] {
             try (0..<n).map { i in
                 let v = src.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self)
-                guard let w = Int32(exactly: v) else { throw SafeTensorsError.valueOutOfRange(file: path, tensor: name, index: i, target: "Int32") }
+                guard let w = Target(exactly: v) else {
+                    throw SafeTensorsError.valueOutOfRange(file: path, tensor: name, index: i, target: "\(Target.self)")
+                }
                 return w
             }
         }
-        let result: [Int32]
-        switch info.dtype {
-        case .i32:
-            result = [Int32](unsafeUninitializedCapacity: n) { out, initialized in
-                if n > 0, let dst = out.baseAddress { UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * 4) }
+        if info.dtype == native {
+            return [Target](unsafeUninitializedCapacity: n) { out, initialized in
+                if n > 0, let dst = out.baseAddress { UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: n * MemoryLayout<Target>.size) }
                 initialized = n
             }
-        case .i64: result = try narrow(Int64.self)
-        case .i16: result = try narrow(Int16.self)
-        case .i8: result = try narrow(Int8.self)
-        case .u64: result = try narrow(UInt64.self)
-        case .u32: result = try narrow(UInt32.self)
-        case .u16: result = try narrow(UInt16.self)
-        case .u8, .bool: result = try narrow(UInt8.self)
-        default: throw unsupported(info, "Int32")
         }
-        return result
+        switch info.dtype {
+        case .i64: return try convert(Int64.self)
+        case .i32: return try convert(Int32.self)
+        case .i16: return try convert(Int16.self)
+        case .i8: return try convert(Int8.self)
+        case .u64: return try convert(UInt64.self)
+        case .u32: return try convert(UInt32.self)
+        case .u16: return try convert(UInt16.self)
+        case .u8, .bool: return try convert(UInt8.self)
+        default: throw unsupported(info, "\(Target.self)")
+        }
     }
 
     /// `int64s` as `[Int]`.

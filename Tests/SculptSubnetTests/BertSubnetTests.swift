@@ -115,10 +115,7 @@ final class ImportanceReorderingTests: XCTestCase {
         model.eval()
         let batch = TokenizedBatch(batchSize: 1, sequenceLength: 6, inputIds: [1, 5, 9, 3, 2, 0], attentionMask: [1, 1, 1, 1, 1, 0])
         let before = withoutGradients { model(batch) }.value
-        // Taylor scores need gradients: accumulate them on the batch first.
-        model.train()
-        for layer in model.encoder.layers { layer.attention.selfAttention.dropout.rng = SeededRNG(seed: 1) }
-        model.eval()
+        // Taylor scores need gradients: accumulate them on the batch first (eval mode: no dropout).
         model(batch).sum().backward()
         for criterion in [ImportanceCriterion.magnitude, .taylor] {
             model.reorderByImportance(criterion)

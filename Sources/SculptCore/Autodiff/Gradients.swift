@@ -286,16 +286,13 @@ enum Gradients {
 
 extension Tensor {
     /// Gradient of a matrix B shared across A's batch when A is used transposed:
-    /// C_i = A_iᵀ·op(B) ⇒ dop(B) = Σ_i A_i·G_i, returned as dB.
+    /// C_i = A_iᵀ·op(B) ⇒ dop(B) = Σ_i A_i·G_i = [A_0 A_1 …]·[G_0; G_1; …], one GEMM after
+    /// laying the A_i side by side (one copy) instead of a GEMM and two slices per batch entry.
     static func batchedSharedGradient(_ a: Tensor, _ g: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
-        let batch = a.count / (a.shape[a.rank - 1] * a.shape[a.rank - 2])
-        var total: Tensor? = nil
-        for i in 0..<batch {
-            let ai = a.reshaped([batch] + Array(a.shape.suffix(2))).slice(axis: 0, i..<(i + 1)).reshaped(Array(a.shape.suffix(2)))
-            let gi = g.reshaped([batch] + Array(g.shape.suffix(2))).slice(axis: 0, i..<(i + 1)).reshaped(Array(g.shape.suffix(2)))
-            let part = transposeB ? Tensor.matmul(gi, ai, transposeA: true, transposeB: true) : Tensor.matmul(ai, gi)
-            if total == nil { total = part } else { total!.addScaled(part) }
-        }
-        return total!
+        let k = a.shape[a.rank - 2], m = a.shape[a.rank - 1], n = g.shape[g.rank - 1]
+        let batch = a.count / (k * m)
+        let side = a.reshaped([batch, k, m]).permuted([1, 0, 2]).reshaped([k, batch * m])
+        let stacked = g.reshaped([batch * m, n])
+        return transposeB ? Tensor.matmul(stacked, side, transposeA: true, transposeB: true) : Tensor.matmul(side, stacked)
     }
 }

@@ -14,7 +14,7 @@ public enum BinaryFunction: String, Sendable {
     switch f {
     case .neg: return -x
     case .exp: return simdExp(x)
-    case .log: return simdLogApprox(x)
+    case .log: return simdLogLanes(x)
     case .sqrt: return x.squareRoot()
     case .tanh: return simdTanh(x)
     case .relu: return x.replacing(with: 0, where: x .< 0)
@@ -30,7 +30,7 @@ public enum BinaryFunction: String, Sendable {
 
 /// log has no cheap exact SIMD form here; it is rare in hot paths (losses work on
 /// log-softmax), so lanes go through libm.
-@inline(__always) private func simdLogApprox(_ x: F16x) -> F16x {
+@inline(__always) private func simdLogLanes(_ x: F16x) -> F16x {
     var r = F16x()
     for i in 0..<16 { r[i] = Foundation.log(x[i]) }
     return r
