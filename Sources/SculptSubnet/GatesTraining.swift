@@ -102,6 +102,7 @@ final class GatesStrategy: TrainingStrategy {
         }
         let rms = Float((sumSq / Double(max(count, 1))).squareRoot()), mean = Float(sum / Double(max(count, 1)))
         let lambda = Float(state.lambda)
+        let before = gates.map(\.scores.value)
         for g in gates {
             let grad = g.scores.grad
             var v = g.scores.value
@@ -121,6 +122,24 @@ final class GatesStrategy: TrainingStrategy {
             g.scores.value = v
             g.scores.grad = nil
             g.scores.requiresGrad = false
+        }
+        // Never step below the target: the integrator alone overshoots (λ keeps pushing for as
+        // long as it took to build up; MiniLM ended at 32 % of MACs for a 50 % target), and
+        // letting λ go at the target lets the task gradient reopen units. So if this update
+        // closed enough units to cross the target, the
+        // units it just closed reopen, highest score first, until the target is met again
+        // (the kept fraction approaches the target from above).
+        if keptFraction() < target {
+            var closed: [(gate: Int, unit: Int, score: Float)] = []
+            for (k, (g, old)) in zip(gates, before).enumerated() {
+                for i in 0..<g.units where old[flat: i] > 0.5 && g.scores.value[flat: i] <= 0.5 {
+                    closed.append((k, i, g.scores.value[flat: i]))
+                }
+            }
+            for u in closed.sorted(by: { $0.score > $1.score }) {
+                gates[u.gate].scores.value[flat: u.unit] = before[u.gate][flat: u.unit]
+                if keptFraction() >= target { break }
+            }
         }
     }
 
