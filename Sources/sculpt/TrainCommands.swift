@@ -133,7 +133,7 @@ struct Demo: ParsableCommand {
                                   "\($0.params)", String(format: "%.2f", $0.latencyMilliseconds)] }))
         print("")
         print("Pareto front of a \(e.searchEvaluations)-evaluation NSGA-II search (sculpt search; store \(e.searchDatabase)):")
-        print(table(["rank", "sub-network", "accuracy", "ms/\(e.latencyBatch) images", "MACs/image"],
+        print(table(["rank", "sub-network", "accuracy", "CPU ms/\(e.latencyBatch) images, 1 thread", "MACs/image"],
                     e.front.map { [String($0.rank), $0.subnet, String(format: "%.2f %%", ($0.values["accuracy"] ?? .nan) * 100),
                                    String(format: "%.2f", $0.values["latency"] ?? .nan), String(format: "%.0f", $0.values["macs"] ?? .nan)] }))
         print(String(format: "elastic fine-tuning %.0f s, sub-networks evaluated and timed in %.0f s, search %.0f s; total demo %.0f s",
