@@ -96,13 +96,24 @@ public final class BertSelfAttention: Module {
         // plain); the fused attention then reads each head in place. With fewer token rows than
         // hidden units (batch-1 inference) stacking would copy more weight than the three
         // outputs are worth, so the projections run separately and their outputs are joined.
+        // s2ft's row blocks stack the same way: the stacked W is a constant with the blocks
+        // written in, and only the blocks get gradients.
         let projections = [query, key, value]
+        let stacked = batch * sequence >= query.activeShape.in
         let qkv: Variable
-        if projections.allSatisfy({ $0.isPlain }) && batch * sequence >= query.activeShape.in {
+        if projections.allSatisfy({ $0.isPlain }) && stacked {
             let parts = projections.map { $0.activeParameters() }
             let w = concat(parts.map(\.weight), axis: 0)
             let y = matmul(x, w, transposeB: true)
             qkv = parts.allSatisfy({ $0.bias != nil }) ? y + concat(parts.map { $0.bias! }, axis: 0) : y
+        } else if stacked, projections.allSatisfy({ $0.lora == nil && $0.inputGate == nil && $0.split?.axis != .columns && $0.activeOutFeatures == nil && $0.activeInFeatures == nil }) {
+            var blocks: [(Variable, WeightBlock)] = [], offset = 0
+            for p in projections {
+                if let s = p.split { blocks.append((s.trainable, WeightBlock(.rows, offset: offset))) }
+                offset += p.outFeatures
+            }
+            let y = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks)
+            qkv = projections.allSatisfy({ $0.bias != nil }) ? y + concat(projections.map { $0.bias! }, axis: 0) : y
         } else {
             qkv = concat(projections.map { $0(x) }, axis: 1)
         }

@@ -56,7 +56,7 @@ public final class Linear: Layer {
 
     func ungatedForward(_ x: Variable) -> Variable {
         if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
-        var y = split.map { $0.forward(x) } ?? matmul(x, weight, transposeB: true)
+        var y = split.map { $0.forward(x, weight: weight.value) } ?? matmul(x, weight, transposeB: true)
         if let b = bias { y = y + b }
         if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
         return y

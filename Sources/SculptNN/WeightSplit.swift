@@ -1,23 +1,21 @@
 import SculptCore
 
 /// A `Linear` whose weight trains only in a leading block of rows (outputs) or columns
-/// (inputs): "select sparsely, compute densely" (s2ft). The block is its own variable and
-/// the remainder a constant, so the backward pass computes dW for the block alone:
-///
-///   rows:    y = [x·W_tᵀ | x·W_fᵀ]            (two matmuls, concatenated)
-///   columns: y = x[:, :k]·W_tᵀ + x[:, k:]·W_fᵀ
+/// (inputs): "select sparsely, compute densely" (s2ft). The block is its own variable; W
+/// with the block's current values written in is a constant of one GEMM
+/// (`matmulTransposedWithTrainableBlocks`), so the forward pass and dx cost what a plain
+/// layer's do and the backward pass computes dW for the block alone.
 ///
 /// While split, `Linear.weight` is frozen and its leading block is stale; `fold()` writes
-/// the block back. The split costs one extra copy of the weight's remainder.
+/// the block back.
 public final class WeightSplit {
-    public enum Axis: String, Sendable, Codable { case rows, columns }
+    public typealias Axis = WeightBlock.Axis
     /// The trainable block's name under its Linear (`….dense.s2ft.weight`).
     public static let parameterName = "s2ft.weight"
 
     public let axis: Axis
     public let count: Int
     public let trainable: Variable
-    let frozen: Variable
     let weightWasTrainable: Bool
 
     init(weight: Variable, axis: Axis, count: Int) {
@@ -27,23 +25,14 @@ public final class WeightSplit {
         self.axis = axis
         self.count = count
         trainable = Variable(weight.value.slice(axis: dim, 0..<count), requiresGrad: true)
-        frozen = Variable(weight.value.slice(axis: dim, count..<n))
         weightWasTrainable = weight.requiresGrad
     }
 
-    func forward(_ x: Variable) -> Variable {
-        let rest = axis == .rows ? frozen.value.shape[0] : frozen.value.shape[1]
-        switch axis {
-        case .rows:
-            let head = matmul(x, trainable, transposeB: true)
-            guard rest > 0 else { return head }
-            return concat([head, matmul(x, frozen, transposeB: true)], axis: -1)
-        case .columns:
-            guard rest > 0 else { return matmul(x, trainable, transposeB: true) }
-            let k = x.shape[x.shape.count - 1]
-            return matmul(x.slice(axis: -1, 0..<count), trainable, transposeB: true)
-                + matmul(x.slice(axis: -1, count..<k), frozen, transposeB: true)
-        }
+    /// The block's place in W.
+    public var block: WeightBlock { WeightBlock(axis, offset: 0) }
+
+    func forward(_ x: Variable, weight: Tensor) -> Variable {
+        matmulTransposedWithTrainableBlocks(x, weight: weight, blocks: [(trainable, block)])
     }
 }
 

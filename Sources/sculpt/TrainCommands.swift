@@ -44,6 +44,7 @@ struct Train: ParsableCommand {
     @Option(help: "Comma-separated module name suffixes or a full-match regex.") var loraTargets: String?
     @Option(help: "sparse: fraction of entries trained (global); s2ft: of heads and FFN channels per layer.") var density: Double?
     @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
+    @Option(help: "sparse: peak learning rate of the sparse phase (default: 10 × --lr, the full phase's).") var sparseLr: Double?
     @Option(help: "s2ft: fraction of attention heads per layer (default: --density).") var s2ftHeadDensity: Double?
     @Option(help: "Elastic sampling: sandwich, sorted or progressive.") var elasticSchedule: String?
     @Option(help: "Elastic: random sub-networks per step besides the largest and smallest.") var randomSubnets: Int?
@@ -69,7 +70,8 @@ struct Train: ParsableCommand {
         if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
-        if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
+        if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let sparseLr { c.sparseLr = sparseLr }
+        if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
         if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
         if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }

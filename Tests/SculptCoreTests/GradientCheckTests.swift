@@ -170,6 +170,44 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertTrue(y.isLeaf)
     }
 
+    func testTrainableBlocksMatmul() {
+        // W [7, 5] constant except row blocks (2 rows at 1, 3 rows at 4) or column blocks
+        // (2 columns at 0, 1 column at 3); x of rank 2 and 3, odd sizes.
+        let w = randn([7, 5])
+        for xShape in [[3, 5], [2, 3, 5]] {
+            check("row blocks \(xShape)", [randn(xShape), randn([2, 5]), randn([3, 5])]) {
+                matmulTransposedWithTrainableBlocks($0[0], weight: w, blocks: [($0[1], WeightBlock(.rows, offset: 1)), ($0[2], WeightBlock(.rows, offset: 4))])
+            }
+            check("column blocks \(xShape)", [randn(xShape), randn([7, 2]), randn([7, 1])]) {
+                matmulTransposedWithTrainableBlocks($0[0], weight: w, blocks: [($0[1], WeightBlock(.columns, offset: 0)), ($0[2], WeightBlock(.columns, offset: 3))])
+            }
+        }
+    }
+
+    func testTrainableBlocksMatmulEqualsAPlainLinearAndGradientsAreTheBlocksOfDW() {
+        // The same product and gradients as x·Wᵀ with W assembled from the blocks, whose dW
+        // restricted to each block must equal that block's gradient.
+        let x = randn([4, 3, 9]), w = randn([11, 9]), rowBlock = randn([4, 9]), colBlock = randn([11, 2]), g = randn([4, 3, 11])
+        for (block, place) in [(rowBlock, WeightBlock(.rows, offset: 6)), (colBlock, WeightBlock(.columns, offset: 5))] {
+            var assembled = w
+            for i in 0..<block.shape[0] { for j in 0..<block.shape[1] {
+                let (r, c) = place.axis == .rows ? (place.offset + i, j) : (i, place.offset + j)
+                assembled[flat: r * 9 + c] = block[flat: i * block.shape[1] + j]
+            } }
+            let xv = Variable(x, requiresGrad: true), bv = Variable(block, requiresGrad: true)
+            let y = matmulTransposedWithTrainableBlocks(xv, weight: w, blocks: [(bv, place)])
+            y.backward(seed: g)
+            let xr = Variable(x, requiresGrad: true), wr = Variable(assembled, requiresGrad: true)
+            let yr = matmul(xr, wr, transposeB: true)
+            yr.backward(seed: g)
+            XCTAssertLessThan(y.value.maxAbsDifference(yr.value), 1e-5)
+            XCTAssertLessThan(xv.grad!.maxAbsDifference(xr.grad!), 1e-5)
+            let dwBlock = place.axis == .rows ? wr.grad!.slice(axis: 0, place.offset..<(place.offset + block.shape[0]))
+                                              : wr.grad!.slice(axis: 1, place.offset..<(place.offset + block.shape[1]))
+            XCTAssertLessThan(bv.grad!.maxAbsDifference(dwBlock), 1e-4)
+        }
+    }
+
     func testReusedVariableGetsSummedGradient() {
         check("x*x + x", [randn([4])]) { $0[0] * $0[0] + $0[0] }
     }

@@ -56,45 +56,49 @@ final class S2FTTests: XCTestCase {
     /// The split block's gradient equals the matching slice of the dense gradient, and the
     /// frozen remainder gets none.
     func testBlockGradientEqualsSliceOfFullGradient() throws {
-        let tokens = randomTokens(batch: 2, sequence: 5, vocab: 40, seed: 7)
-        let plan = S2FTPlan(layers: [.init(heads: [1, 3], channels: [0, 5, 9]), .init(heads: [2], channels: [])])
-        let dense = try randomBert()
-        // Dense reference: the same permutation, every weight trainable.
-        for (layer, choice) in zip(dense.encoder.layers, plan.layers) {
-            layer.permuteHeads(choice.heads + (0..<4).filter { !choice.heads.contains($0) })
-            layer.permuteChannels(choice.channels + (0..<24).filter { !choice.channels.contains($0) })
-        }
-        dense(tokens).applying(.tanh).sum().backward()
+        // 2 × 5 token rows run query, key and value as separate projections; 2 × 9 (at least
+        // the hidden size) as one stacked GEMM with the s2ft blocks written in.
+        for sequence in [5, 9] {
+            let tokens = randomTokens(batch: 2, sequence: sequence, vocab: 40, seed: 7)
+            let plan = S2FTPlan(layers: [.init(heads: [1, 3], channels: [0, 5, 9]), .init(heads: [2], channels: [])])
+            let dense = try randomBert()
+            // Dense reference: the same permutation, every weight trainable.
+            for (layer, choice) in zip(dense.encoder.layers, plan.layers) {
+                layer.permuteHeads(choice.heads + (0..<4).filter { !choice.heads.contains($0) })
+                layer.permuteChannels(choice.channels + (0..<24).filter { !choice.channels.contains($0) })
+            }
+            dense(tokens).applying(.tanh).sum().backward()
 
-        let model = try randomBert()
-        _ = applyS2FT(plan, to: model)
-        XCTAssertEqual(model.trainableParameters().map(\.name), [
-            "encoder.layer.0.attention.self.query.s2ft.weight", "encoder.layer.0.attention.self.key.s2ft.weight",
-            "encoder.layer.0.attention.self.value.s2ft.weight", "encoder.layer.0.attention.output.dense.s2ft.weight",
-            "encoder.layer.0.intermediate.dense.s2ft.weight", "encoder.layer.0.output.dense.s2ft.weight",
-            "encoder.layer.1.attention.self.query.s2ft.weight", "encoder.layer.1.attention.self.key.s2ft.weight",
-            "encoder.layer.1.attention.self.value.s2ft.weight", "encoder.layer.1.attention.output.dense.s2ft.weight",
-        ])
-        model(tokens).applying(.tanh).sum().backward()
-        let d = 4
-        let checks: [(Linear, Linear, WeightSplit.Axis, Int)] = [
-            (model.encoder.layers[0].attention.selfAttention.query, dense.encoder.layers[0].attention.selfAttention.query, .rows, 2 * d),
-            (model.encoder.layers[0].attention.selfAttention.value, dense.encoder.layers[0].attention.selfAttention.value, .rows, 2 * d),
-            (model.encoder.layers[0].attention.output.dense, dense.encoder.layers[0].attention.output.dense, .columns, 2 * d),
-            (model.encoder.layers[0].intermediate.dense, dense.encoder.layers[0].intermediate.dense, .rows, 3),
-            (model.encoder.layers[0].output.dense, dense.encoder.layers[0].output.dense, .columns, 3),
-            (model.encoder.layers[1].attention.selfAttention.key, dense.encoder.layers[1].attention.selfAttention.key, .rows, d),
-            (model.encoder.layers[1].attention.output.dense, dense.encoder.layers[1].attention.output.dense, .columns, d),
-        ]
-        for (i, (split, full, axis, k)) in checks.enumerated() {
-            XCTAssertNil(split.weight.grad, "check \(i): the frozen weight gets no gradient")
-            let g = split.split!.trainable.grad!
-            let expected = full.weight.grad!.slice(axis: axis == .rows ? 0 : 1, 0..<k)
-            XCTAssertEqual(g.shape, expected.shape)
-            XCTAssertLessThan(g.maxAbsDifference(expected), 1e-5 * max(1, expected.maxAbs()), "check \(i)")
+            let model = try randomBert()
+            _ = applyS2FT(plan, to: model)
+            XCTAssertEqual(model.trainableParameters().map(\.name), [
+                "encoder.layer.0.attention.self.query.s2ft.weight", "encoder.layer.0.attention.self.key.s2ft.weight",
+                "encoder.layer.0.attention.self.value.s2ft.weight", "encoder.layer.0.attention.output.dense.s2ft.weight",
+                "encoder.layer.0.intermediate.dense.s2ft.weight", "encoder.layer.0.output.dense.s2ft.weight",
+                "encoder.layer.1.attention.self.query.s2ft.weight", "encoder.layer.1.attention.self.key.s2ft.weight",
+                "encoder.layer.1.attention.self.value.s2ft.weight", "encoder.layer.1.attention.output.dense.s2ft.weight",
+            ])
+            model(tokens).applying(.tanh).sum().backward()
+            let d = 4
+            let checks: [(Linear, Linear, WeightSplit.Axis, Int)] = [
+                (model.encoder.layers[0].attention.selfAttention.query, dense.encoder.layers[0].attention.selfAttention.query, .rows, 2 * d),
+                (model.encoder.layers[0].attention.selfAttention.value, dense.encoder.layers[0].attention.selfAttention.value, .rows, 2 * d),
+                (model.encoder.layers[0].attention.output.dense, dense.encoder.layers[0].attention.output.dense, .columns, 2 * d),
+                (model.encoder.layers[0].intermediate.dense, dense.encoder.layers[0].intermediate.dense, .rows, 3),
+                (model.encoder.layers[0].output.dense, dense.encoder.layers[0].output.dense, .columns, 3),
+                (model.encoder.layers[1].attention.selfAttention.key, dense.encoder.layers[1].attention.selfAttention.key, .rows, d),
+                (model.encoder.layers[1].attention.output.dense, dense.encoder.layers[1].attention.output.dense, .columns, d),
+            ]
+            for (i, (split, full, axis, k)) in checks.enumerated() {
+                XCTAssertNil(split.weight.grad, "check \(i): the frozen weight gets no gradient")
+                let g = split.split!.trainable.grad!
+                let expected = full.weight.grad!.slice(axis: axis == .rows ? 0 : 1, 0..<k)
+                XCTAssertEqual(g.shape, expected.shape)
+                XCTAssertLessThan(g.maxAbsDifference(expected), 1e-5 * max(1, expected.maxAbs()), "check \(i), sequence \(sequence)")
+            }
+            XCTAssertNil(model.encoder.layers[1].intermediate.dense.split, "no channels chosen: nothing split")
+            XCTAssertNil(model.encoder.layers[1].output.dense.weight.grad)
         }
-        XCTAssertNil(model.encoder.layers[1].intermediate.dense.split, "no channels chosen: nothing split")
-        XCTAssertNil(model.encoder.layers[1].output.dense.weight.grad)
     }
 
     func testOnlySelectedRowsAndColumnsChangeAfterTraining() throws {

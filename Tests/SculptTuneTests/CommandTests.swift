@@ -23,7 +23,9 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--method"), "\($0)") }
         c.method = "full"; c.valFraction = 1.5
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--val-fraction"), "\($0)") }
-        c.valFraction = 0.1; c.model = "/no/such/model"
+        c.valFraction = 0.1; c.sparseLr = 0
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--sparse-lr"), "\($0)") }
+        c.sparseLr = nil; c.model = "/no/such/model"
         XCTAssertThrowsError(try ClassifierStore.build(c, classes: 2, imageSize: (0, 0))) { XCTAssertTrue("\($0)".contains("--model /no/such/model"), "\($0)") }
     }
 

@@ -23,6 +23,7 @@ final class MethodTests: XCTestCase {
         c.method = method; c.epochs = 2; c.batchSize = 4; c.lr = 1e-2; c.maxLength = 16; c.threads = 1; c.warmupRatio = 0.1
         c.evalEvery = 3; c.checkpointEvery = 2; c.logEvery = 1
         c.density = method == "s2ft" ? 0.5 : 0.05
+        if method == "sparse" { c.sparseLr = 3e-2 }
         return Setup(dir: dir, model: model, config: c)
     }
 
@@ -111,6 +112,13 @@ final class MethodTests: XCTestCase {
         let s = try setUp("sparse")
         let r = try Trainer.run(s.config)
         XCTAssertEqual(r.totalSteps, 16 + 5)   // 2 epochs × 8 steps, then a full phase of round(0.34 × 16)
+        // Each phase warms up to its own peak: --lr in the full phase, --sparse-lr in the sparse one.
+        let lrs = MetricsLog.read(RunDirectory(r.runDirectory).metrics).compactMap { m in m.lr.map { (m.step, $0) } }
+        XCTAssertEqual(lrs.count, 21)
+        let fullPhase = lrs.filter { $0.0 <= 5 }.map(\.1), sparsePhase = lrs.filter { $0.0 > 5 }.map(\.1)
+        XCTAssertEqual(fullPhase.max()!, 1e-2, accuracy: 1e-8)
+        XCTAssertEqual(sparsePhase.max()!, 3e-2, accuracy: 1e-8)
+        XCTAssertLessThan(sparsePhase.last!, sparsePhase.max()!, "decays within the sparse phase")
         let base = try tensors(s.model.appendingPathComponent("model.safetensors"))
         let trained = try trainedBert(r.runDirectory)
         let final = RunDirectory(r.runDirectory).final

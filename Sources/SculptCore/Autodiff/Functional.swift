@@ -127,6 +127,49 @@ public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, trans
              op: .matmul(transposeA: transposeA, transposeB: transposeB), inputs: [a, b])
 }
 
+/// Where a trainable block lies in a weight W [out, in]: the block variable's rows (output
+/// features) or columns (input features) replace W's from `offset` on.
+public struct WeightBlock: Sendable, Equatable {
+    public enum Axis: String, Sendable, Codable { case rows, columns }
+    public let axis: Axis
+    public let offset: Int
+    public init(_ axis: Axis, offset: Int) {
+        self.axis = axis
+        self.offset = offset
+    }
+}
+
+/// x·Wᵀ (x [..., in], W [out, in], as a linear layer) where W is a constant except some
+/// blocks, which are variables whose values replace W's entries there. One GEMM forward and
+/// one for dx, as a plain linear layer; each block's gradient is computed for that block
+/// alone (never dW of the frozen rest): "select sparsely, compute densely" (s2ft).
+public func matmulTransposedWithTrainableBlocks(_ x: Variable, weight: Tensor, blocks: [(Variable, WeightBlock)]) -> Variable {
+    precondition(weight.rank == 2 && x.value.shape.last == weight.shape[1],
+                 "matmulTransposedWithTrainableBlocks: x \(x.value.shape) does not fit W \(weight.shape)")
+    var w = weight
+    if !blocks.isEmpty {
+        let out = weight.shape[0], inF = weight.shape[1]
+        w.withUnsafeMutablePointer { wp in
+            for (v, b) in blocks {
+                let shape = v.value.shape
+                precondition(shape.count == 2, "trainable block must be a matrix, got \(shape)")
+                v.value.withUnsafePointer { vp in
+                    switch b.axis {
+                    case .rows:
+                        precondition(shape[1] == inF && b.offset >= 0 && b.offset + shape[0] <= out, "row block \(shape) at \(b.offset) outside W \(weight.shape)")
+                        (wp + b.offset * inF).update(from: vp, count: shape[0] * inF)
+                    case .columns:
+                        precondition(shape[0] == out && b.offset >= 0 && b.offset + shape[1] <= inF, "column block \(shape) at \(b.offset) outside W \(weight.shape)")
+                        for r in 0..<out { (wp + r * inF + b.offset).update(from: vp + r * shape[1], count: shape[1]) }
+                    }
+                }
+            }
+        }
+    }
+    return Variable(Tensor.matmul(x.value, w, transposeB: true), op: .trainableBlocksMatmul(weight: w, blocks: blocks.map(\.1)),
+                    inputs: [x] + blocks.map(\.0))
+}
+
 /// `a` where mask is 1, `b` where mask is 0 (mask a constant 0/1 tensor; all broadcast).
 public func select(_ mask: Tensor, _ a: Variable, _ b: Variable) -> Variable {
     let value = Tensor.binary(.add, Tensor.binary(.mul, a.value, mask), Tensor.binary(.mul, b.value, 1 - mask))

@@ -10,6 +10,8 @@ enum Op {
     case mean(axes: [Int], keepDims: Bool)
     case maxAlong(axis: Int, keepDims: Bool, indices: [Int32])
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// x·Wᵀ with W (as assembled in the forward pass) constant except `blocks` (inputs 1...).
+    case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock])
     case reshape
     case permute([Int])
     case slice(axis: Int, range: Range<Int>)
@@ -38,6 +40,7 @@ enum Op {
         case .mean: return "mean"
         case .maxAlong: return "max"
         case .matmul: return "matmul"
+        case .trainableBlocksMatmul: return "trainableBlocksMatmul"
         case .reshape: return "reshape"
         case .permute: return "permute"
         case .slice: return "slice"
@@ -141,6 +144,30 @@ enum Gradients {
                 }
             }
             return [ga, gb]
+
+        case .trainableBlocksMatmul(let w, let blocks):
+            // y = x·Wᵀ: dx = g·W; a row block [k, in] at o gets g[:, o..<o+k]ᵀ·x, a column
+            // block [out, k] at o gets gᵀ·x[:, o..<o+k] — strided GEMMs, no copies.
+            let x = inputs[0].value
+            let out = w.shape[0], inF = w.shape[1], rows = x.count / max(inF, 1)
+            let pool = ExecutionContext.pool
+            var grads: [Tensor?] = [inputs[0].requiresGrad ? Tensor.matmul(g, w).reshaped(x.shape) : nil]
+            for (i, b) in blocks.enumerated() {
+                let v = inputs[i + 1]
+                guard v.requiresGrad else { grads.append(nil); continue }
+                let shape = v.value.shape
+                let gb = Tensor(uninitializedShape: shape)
+                switch b.axis {
+                case .rows:
+                    sgemm(transA: true, transB: false, m: shape[0], n: inF, k: rows, alpha: 1, a: g.storage.pointer + b.offset, lda: out,
+                          b: x.storage.pointer, ldb: inF, beta: 0, c: gb.storage.pointer, ldc: inF, pool: pool)
+                case .columns:
+                    sgemm(transA: true, transB: false, m: out, n: shape[1], k: rows, alpha: 1, a: g.storage.pointer, lda: out,
+                          b: x.storage.pointer + b.offset, ldb: inF, beta: 0, c: gb.storage.pointer, ldc: shape[1], pool: pool)
+                }
+                grads.append(gb)
+            }
+            return grads
 
         case .reshape:
             return [g.reshaped(inputs[0].value.shape)]

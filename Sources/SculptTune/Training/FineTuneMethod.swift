@@ -168,13 +168,17 @@ final class MethodRunner {
         }
     }
 
-    /// The learning-rate multiplier at `step` for a run of `totalSteps`: the sparse method
-    /// runs the schedule (warm-up, decay) once per phase.
-    func lrFactor(step: Int, totalSteps: Int, state: LoopState, schedule: (Int) -> LRSchedule) -> Float {
-        guard fullPhaseSteps > 0 else { return schedule(totalSteps).factor(at: step) }
-        if (state.sparsePhase ?? 0) == 0 { return schedule(fullPhaseSteps).factor(at: step) }
-        return schedule(totalSteps - fullPhaseSteps).factor(at: step - fullPhaseSteps)
+    /// The learning rate at `step` of a run of `totalSteps`: `lr` under the schedule; the
+    /// sparse method runs the schedule (warm-up, decay) once per phase, peaking at `lr` in its
+    /// full phase and at `sparseLr` (default 10 × `lr`) in its sparse phase.
+    func learningRate(step: Int, totalSteps: Int, state: LoopState, schedule: (Int) -> LRSchedule) -> Float {
+        guard fullPhaseSteps > 0 else { return Float(config.lr) * schedule(totalSteps).factor(at: step) }
+        if (state.sparsePhase ?? 0) == 0 { return Float(config.lr) * schedule(fullPhaseSteps).factor(at: step) }
+        return Float(sparsePhaseLearningRate) * schedule(totalSteps - fullPhaseSteps).factor(at: step - fullPhaseSteps)
     }
+
+    /// The peak learning rate of LT-SFT's sparse phase.
+    var sparsePhaseLearningRate: Double { config.sparseLr ?? 10 * config.lr }
 
     /// Writes `final/`: a full HF model (full, bitfit, s2ft after folding), or the base
     /// reference plus a PEFT adapter (lora) or a sparse diff (sparse).

@@ -51,6 +51,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var density: Double = 0.01
     /// sparse: steps of LT-SFT's first (full) phase, as a fraction of the sparse phase's steps.
     public var sparseFullFraction: Double = 0.34
+    /// sparse: peak learning rate of LT-SFT's sparse phase (nil: 10 × `lr`). Only `density`
+    /// of the weights move in it, so it wants a larger step than the full phase (`lr`).
+    public var sparseLr: Double? = nil
     /// s2ft: density of attention heads (nil: `density`); at 1 % a 12-head layer gets none.
     public var s2ftHeadDensity: Double? = nil
     // Sub-network options (used by elastic / gates; the strategies live in SculptSubnet)
@@ -79,7 +82,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
-        case sparseFullFraction = "sparse-full-fraction", s2ftHeadDensity = "s2ft-head-density"
+        case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
         case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from"
     }
@@ -102,6 +105,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
+        sparseLr = try c.decodeIfPresent(Double.self, forKey: .sparseLr)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
         elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
@@ -148,6 +152,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
         if !(1...4).contains(stages) { try fail("--stages must be 1 to 4, got \(stages)") }
         if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
+        if let s = sparseLr, !(s > 0) || !s.isFinite { try fail("--sparse-lr must be a positive number, got \(s)") }
         if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
         if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
             try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")

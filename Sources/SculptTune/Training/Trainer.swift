@@ -182,7 +182,7 @@ final class Loop {
                 pos = end
             }
             let stepExamples = pos - first
-            optimizer.learningRate = Float(c.lr) * runner.lrFactor(step: state.step, totalSteps: totalSteps, state: state, schedule: schedule)
+            optimizer.learningRate = runner.learningRate(step: state.step, totalSteps: totalSteps, state: state, schedule: schedule)
             var lossSum = 0.0
             for g in groups {
                 let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
