@@ -160,6 +160,44 @@ final class GatesTrainingTests: XCTestCase {
     }
 }
 
+final class CNNGatesTrainingTests: XCTestCase {
+    func testCNNChannelGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.method = "gates"; c.targetMacs = 0.4; c.width = 8; c.depth = 2; c.epochs = 15
+        let r = try SubnetTraining.run(c)
+        XCTAssertEqual(r.outcome, .completed)
+        let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
+        XCTAssertEqual(summary.keptFraction, 0.4, accuracy: 0.15, "kept \(summary.keptFraction)")
+        XCTAssertLessThanOrEqual(summary.extractionMaxAbsDifference, 1e-4)
+        // final/ is the dense extracted CNN: the gated channels, no gate parameters.
+        let final = try XCTUnwrap(ClassifierStore.load(r.runDirectory).model as? ImageCNN)
+        XCTAssertFalse(final.namedParameters().contains { $0.name.contains("gate") })
+        let gated = try JSONDecoder().decode(CNNSubnet.self, from: Data(summary.subnet.utf8))
+        XCTAssertEqual(final.stageChannels, gated.channels)
+        XCTAssertTrue(gated.channels[0] < 8 || gated.channels[1] < 16, gated.json)
+        let listing = try RunSubnets.list(r.runDirectory)
+        XCTAssertEqual(try XCTUnwrap(listing.subnets.first { $0.name == "gated" }).subnet, gated.json)
+        let e = try RunSubnets.extract(run: r.runDirectory, subnet: "gated", out: dir.appendingPathComponent("gated"))
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+        // The extracted model is what the run reports, and it learnt the easy task.
+        let acc = try Evaluation.evaluate(modelOrRun: dir.appendingPathComponent("gated"), data: data).accuracy
+        XCTAssertGreaterThan(acc, 0.6)
+        XCTAssertEqual(try Evaluation.evaluate(modelOrRun: r.runDirectory, data: data).accuracy, acc)
+    }
+
+    func testGatesRefuseAnMLP() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var c = ElasticTrainingTests.cnnConfig(data: try ElasticTrainingTests.idx(in: dir), out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.model = "mlp"; c.method = "gates"; c.targetMacs = 0.5
+        XCTAssertThrowsError(try SubnetTraining.run(c)) { XCTAssertTrue("\($0)".contains("mlp"), "\($0)") }
+    }
+}
+
 final class PruningTests: XCTestCase {
     func testMagnitudeMasksAreExactGlobalAndPerLayer() {
         let a = Variable(Tensor(shape: [2, 2], data: [0.1, -0.5, 0.3, 2])), b = Variable(Tensor(shape: [1, 4], data: [-0.05, 1, 0.2, -0.01]))
