@@ -94,3 +94,28 @@ extension ImageCNN {
         }
     }
 }
+
+extension ImageMLP {
+    /// Permutes every hidden layer's units into decreasing importance — Σ|w| of the weights
+    /// reading the unit (the next layer's or the classifier's column) — so the leading units
+    /// sub-networks keep are the most important; the function is unchanged. Returns the
+    /// applied orders (new position p holds old unit order[p]).
+    @discardableResult
+    public func reorderUnitsByImportance() -> [[Int]] {
+        let layers = hiddenLayers + [classifier]
+        return (0..<(layers.count - 1)).map { i in
+            let producer = layers[i], consumer = layers[i + 1]
+            let (rows, cols) = (consumer.outFeatures, consumer.inFeatures)
+            var score = [Double](repeating: 0, count: cols)
+            consumer.weight.value.withUnsafePointer { w in
+                for r in 0..<rows { for c in 0..<cols { score[c] += Double(abs(w[r * cols + c])) } }
+            }
+            let order = score.indices.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }
+            let index = order.map { Int32($0) }
+            producer.weight.value = producer.weight.value.indexSelect(axis: 0, index)
+            if let b = producer.bias { b.value = b.value.indexSelect(axis: 0, index) }
+            consumer.weight.value = consumer.weight.value.indexSelect(axis: 1, index)
+            return order
+        }
+    }
+}

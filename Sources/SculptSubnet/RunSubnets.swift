@@ -84,6 +84,8 @@ public enum RunSubnets {
             dims = ["layers": "\(s.layerChoices)", "heads (per layer)": "\(s.headChoices)", "ffn (per layer)": "\(s.ffnChoices)"]
         case .cnn(let s):
             dims = ["blocks (per stage)": "\(s.blockChoices)", "channels (per stage)": "\(s.channelChoices)"]
+        case .mlp(let s):
+            dims = ["layers": "\(s.layerChoices)", "widths (per layer)": "\(s.widthChoices)"]
         }
         let full = Double(file.space.cost(file.space.largest, in: model).macs)
         var named = file.named
@@ -161,6 +163,8 @@ public enum RunSubnets {
         let check: ExtractionCheck
         switch (subnet, model, small) {
         case (.cnn(let s), let big as ImageCNN, let little as ImageCNN):
+            check = checkExtraction(superNetwork: big, subnet: s, extracted: little, input: batch.input)
+        case (.mlp(let s), let big as ImageMLP, let little as ImageMLP):
             check = checkExtraction(superNetwork: big, subnet: s, extracted: little, input: batch.input)
         case (.bert(let s), let big as BertClassifier, let little as BertClassifier):
             guard case .tokens(let tokens) = batch.input else { throw TuneError("extract: the run's data is not text") }
