@@ -44,7 +44,8 @@ extension Pruning {
             var kept = 1.0
             while out.last.map({ $0 < sparsity }) ?? true {
                 kept *= 0.8
-                out.append(min(sparsity, 1 - kept))
+                // 1 − 0.8² is 0.35999…: a target hit up to rounding ends the schedule there.
+                out.append(1 - kept >= sparsity - 1e-9 ? sparsity : 1 - kept)
             }
         }
         out[out.count - 1] = sparsity

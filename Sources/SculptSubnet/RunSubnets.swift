@@ -51,10 +51,14 @@ public struct ExtractionReport: Codable, Sendable {
 
 /// Sub-networks of a trained run: listing, extraction with its check, evaluation.
 public enum RunSubnets {
-    /// The run's super-network (its `final/`) and recorded search space.
+    /// The run's super-network (its `final/`) and recorded search space. A run without
+    /// `subnets.json` (not trained elastically or with gates) offers the standard space over
+    /// the plain leading slices of its weights (training "none").
     public static func open(_ run: URL) throws -> (model: any Classifier, file: SubnetsFile, labels: LabelVocabulary, final: URL) {
-        let file = try SubnetsFile.read(from: SubnetsFile.url(in: run))
         let (model, labels, _, dir) = try ClassifierStore.load(run)
+        let url = SubnetsFile.url(in: run)
+        let file = FileManager.default.fileExists(atPath: url.path) ? try SubnetsFile.read(from: url)
+            : SubnetsFile(space: try SubnetSpace.standard(for: model), training: "none")
         return (model, file, labels, dir)
     }
 

@@ -233,6 +233,12 @@ final class PruningTests: XCTestCase {
         XCTAssertGreaterThan(s.achievedSparsity, 0.5)
         let pruned = try ClassifierStore.load(URL(fileURLWithPath: s.directory)).model as! ImageCNN
         XCTAssertEqual(pruned.stageChannels, [4, 8])
+        // A plain run (no subnets.json) offers the standard space over its leading slices.
+        let listing = try RunSubnets.list(run)
+        XCTAssertEqual(listing.training, "none")
+        XCTAssertEqual(listing.subnets.map(\.name), ["min", "max"])
+        let e = try RunSubnets.extract(run: run, subnet: #"{"blocks": 1, "channels": [4, 8]}"#, out: dir.appendingPathComponent("plain-extract"))
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
         XCTAssertThrowsError(try Pruning.run(run: run, method: "lottery", sparsity: 0.5)) { XCTAssertTrue("\($0)".contains("--method"), "\($0)") }
     }
 
@@ -240,6 +246,9 @@ final class PruningTests: XCTestCase {
         let s = Pruning.impSchedule(sparsity: 0.5, rounds: nil)
         XCTAssertEqual(s.count, 4)
         for (a, b) in zip(s, [0.2, 0.36, 0.488, 0.5]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        let two = Pruning.impSchedule(sparsity: 0.36, rounds: nil)
+        XCTAssertEqual(two.count, 2); XCTAssertEqual(two[0], 0.2, accuracy: 1e-12); XCTAssertEqual(two[1], 0.36)
+        XCTAssertEqual(Pruning.impSchedule(sparsity: 0.1, rounds: nil), [0.1])
         let g = Pruning.impSchedule(sparsity: 0.75, rounds: 2)
         XCTAssertEqual(g[0], 0.5, accuracy: 1e-12); XCTAssertEqual(g[1], 0.75)
     }
