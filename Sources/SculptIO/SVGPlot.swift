@@ -74,7 +74,29 @@ public struct SVGPlot: Sendable {
         return (lo - pad)...(hi + pad)
     }
 
-    public func render() -> String {
+    /// A complete SVG document holding this plot.
+    public func render() -> String { SVGPlot.document([self]) }
+
+    /// Plots stacked vertically in one document, each at its own `width` × `height`
+    /// (training curves: loss above accuracy on a shared step axis).
+    public static func document(_ plots: [SVGPlot]) -> String {
+        let w = plots.map(\.width).max() ?? 0, h = plots.reduce(0) { $0 + $1.height }
+        func f(_ v: Double) -> String { String(format: "%.2f", v) }
+        var s = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(f(w))" height="\(f(h))" viewBox="0 0 \(f(w)) \(f(h))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+
+        """
+        var y = 0.0
+        for p in plots {
+            s += p.group(y: y)
+            y += p.height
+        }
+        return s + "</svg>\n"
+    }
+
+    /// The plot as an SVG group whose top edge is at `y`.
+    func group(y originY: Double) -> String {
         let left = 78.0, right = 24.0, top = 44.0, bottom = 58.0
         let pw = width - left - right, ph = height - top - bottom
         let all = series.flatMap(\.points)
@@ -88,8 +110,7 @@ public struct SVGPlot: Sendable {
         func f(_ v: Double) -> String { String(format: "%.2f", v) }
 
         var s = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(f(width))" height="\(f(height))" viewBox="0 0 \(f(width)) \(f(height))" font-family="sans-serif" font-size="12">
-        <rect width="100%" height="100%" fill="white"/>
+        <g transform="translate(0,\(f(originY)))">
         <text x="\(f(width / 2))" y="24" text-anchor="middle" font-size="15">\(SVGPlot.escape(title))</text>
 
         """
@@ -133,8 +154,7 @@ public struct SVGPlot: Sendable {
             s += "<text x=\"\(f(lx + 20))\" y=\"\(f(ly + 11))\">\(SVGPlot.escape(se.name))</text>\n"
             ly += 18
         }
-        s += "</svg>\n"
-        return s
+        return s + "</g>\n"
     }
 
     /// Writes the SVG atomically.

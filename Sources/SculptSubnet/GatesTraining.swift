@@ -109,11 +109,7 @@ final class GatesStrategy: TrainingStrategy {
         let steps = Float(max(1, context.totalSteps))
         let eta = max(0.01, 5 / steps), gain = Double(max(0.02, 10 / steps))
         state.lastKept = keptFraction()
-        // Integral control with anti-windup: λ grows while more than the target is kept and
-        // halves every step below it. A plain integral kept closing gates long after the
-        // crossing with the λ accumulated on the way down (a CNN run aimed at 0.5 of the MACs
-        // ended at 0.20, a MiniLM run at 0.32 with λ still 0.42).
-        state.lambda = state.lastKept > target ? state.lambda + gain * (state.lastKept - target) : state.lambda / 2
+        state.lambda = max(0, state.lambda + gain * (state.lastKept - target))
         let gates = allGates
         var sumSq: Double = 0, count = 0, sum: Double = 0
         for g in gates {
@@ -125,7 +121,7 @@ final class GatesStrategy: TrainingStrategy {
         }
         let rms = Float((sumSq / Double(max(count, 1))).squareRoot()), mean = Float(sum / Double(max(count, 1)))
         let lambda = Float(state.lambda)
-        let wasOpen = gates.map { g in (0..<g.units).map { g.scores.value[flat: $0] > 0.5 } }
+        let before = gates.map(\.scores.value)
         for g in gates {
             let grad = g.scores.grad
             var v = g.scores.value
@@ -146,19 +142,23 @@ final class GatesStrategy: TrainingStrategy {
             g.scores.grad = nil
             g.scores.requiresGrad = false
         }
-        // No step closes past the target: many gates drifting down together cross 0.5 in the
-        // same step, and with coarse units (a CNN stage's channels cost quadratically) that
-        // alone overshot a 0.5 MACs target to 0.25. Gates this step closed reopen, highest
-        // score first, until the kept fraction is back at the target or above.
-        guard state.lastKept >= target else { return }
-        var closed: [(gate: Int, unit: Int, score: Float)] = []
-        for (k, g) in gates.enumerated() {
-            for i in 0..<g.units where wasOpen[k][i] && g.scores.value[flat: i] <= 0.5 { closed.append((k, i, g.scores.value[flat: i])) }
-        }
-        closed.sort { $0.score != $1.score ? $0.score > $1.score : ($0.gate, $0.unit) < ($1.gate, $1.unit) }
-        for c in closed {
-            guard keptFraction() < target else { break }
-            gates[c.gate].scores.value[flat: c.unit] = 0.51
+        // Never step below the target: the integrator alone overshoots (λ keeps pushing for as
+        // long as it took to build up; MiniLM ended at 32 % of MACs for a 50 % target), and
+        // letting λ go at the target lets the task gradient reopen units. So if this update
+        // closed enough units to cross the target, the
+        // units it just closed reopen, highest score first, until the target is met again
+        // (the kept fraction approaches the target from above).
+        if keptFraction() < target {
+            var closed: [(gate: Int, unit: Int, score: Float)] = []
+            for (k, (g, old)) in zip(gates, before).enumerated() {
+                for i in 0..<g.units where old[flat: i] > 0.5 && g.scores.value[flat: i] <= 0.5 {
+                    closed.append((k, i, g.scores.value[flat: i]))
+                }
+            }
+            for u in closed.sorted(by: { $0.score > $1.score }) {
+                gates[u.gate].scores.value[flat: u.unit] = before[u.gate][flat: u.unit]
+                if keptFraction() >= target { break }
+            }
         }
     }
 

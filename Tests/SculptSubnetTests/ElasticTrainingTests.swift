@@ -146,9 +146,9 @@ final class GatesTrainingTests: XCTestCase {
         let r = try SubnetTraining.run(c)
         XCTAssertEqual(r.outcome, .completed)
         let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
-        XCTAssertEqual(summary.keptFraction, 0.5, accuracy: 0.15, "kept \(summary.keptFraction)")
-        // No step closes past the target, so the run never ends below it.
-        XCTAssertGreaterThanOrEqual(summary.keptFraction, 0.5)
+        // One pass reaches the target from above and never undershoots it.
+        XCTAssertGreaterThanOrEqual(summary.keptFraction, 0.5, "kept \(summary.keptFraction)")
+        XCTAssertLessThanOrEqual(summary.keptFraction, 0.65, "kept \(summary.keptFraction)")
         XCTAssertLessThanOrEqual(summary.extractionMaxAbsDifference, 1e-4)
         // final/ is the extracted model: no gate parameters, the gated sizes.
         let (final, _) = try BertModel.load(directory: RunDirectory(r.runDirectory).final)

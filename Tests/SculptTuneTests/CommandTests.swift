@@ -53,16 +53,14 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try TrainConfig.load(yaml: wrongType)) { XCTAssertTrue("\($0)".contains("epochs"), "\($0)") }
     }
 
-    func testSVGPlotHasAxesSeriesAndLegend() {
-        let p = SVGLinePlot(title: "T", xLabel: "step", yLabel: "loss",
-                            series: [.init(name: "train <loss>", points: [(0, 2.5), (10, 1.0), (20, 0.4)], color: "#123456")])
-        let svg = p.svg()
+    func testTrainingCurveStacksLossAboveAccuracyOnOneStepAxis() {
+        var a = MetricsRecord(step: 10, epoch: 0.5), b = MetricsRecord(step: 20, epoch: 1), c = MetricsRecord(step: 20, epoch: 1)
+        a.loss = 2.5; b.loss = 1.0; c.valAccuracy = 0.75
+        let metrics = [a, b, c]
+        let svg = TrainingCurve.svg(metrics: metrics)
         XCTAssertTrue(svg.hasPrefix("<svg"))
-        XCTAssertTrue(svg.contains("<polyline"))
-        XCTAssertTrue(svg.contains("train &lt;loss&gt;"))
-        XCTAssertTrue(svg.contains(">step<"))
-        let ticks = SVGLinePlot.ticks(0, 1)
-        XCTAssertEqual(ticks.count, 6)
-        XCTAssertEqual(ticks.last ?? 0, 1, accuracy: 1e-9)
+        XCTAssertEqual(svg.components(separatedBy: "<g transform=").count - 1, 2, "two panels")
+        XCTAssertTrue(svg.contains(">Training loss<") && svg.contains(">Validation accuracy<"))
+        XCTAssertTrue(svg.contains("<circle"), "the accuracy point is drawn")
     }
 }

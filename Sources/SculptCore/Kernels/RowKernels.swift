@@ -294,17 +294,9 @@ public func im2col(_ x: UnsafePointer<Float>, channels: Int, height: Int, width:
                         continue
                     }
                     let src = x + (c * height + ih) * width
-                    if strideW == 1 {
-                        // Contiguous run of valid columns, zero padding at the ends.
-                        for ow in 0..<outW {
-                            let iw = ow - padW + kj
-                            dst[ow] = (iw >= 0 && iw < width) ? src[iw] : 0
-                        }
-                    } else {
-                        for ow in 0..<outW {
-                            let iw = ow * strideW - padW + kj
-                            dst[ow] = (iw >= 0 && iw < width) ? src[iw] : 0
-                        }
+                    for ow in 0..<outW {
+                        let iw = ow * strideW - padW + kj
+                        dst[ow] = (iw >= 0 && iw < width) ? src[iw] : 0
                     }
                 }
             }

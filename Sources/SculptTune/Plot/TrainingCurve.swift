@@ -7,15 +7,20 @@ public enum TrainingCurve {
         let loss = metrics.compactMap { r in r.loss.map { (x: Double(r.step), y: $0) } }
         let acc = metrics.compactMap { r in r.valAccuracy.map { (x: Double(r.step), y: $0 * 100) } }
         // Both panels share the step axis so they line up.
-        let r = SVGLinePlot.niceRange([0] + metrics.map { Double($0.step) })
-        let steps = r.0...r.1
-        var plots = [SVGLinePlot(title: "Training loss", xLabel: "step", yLabel: "loss",
-                                 series: [.init(name: "train loss", points: loss, color: SVGLinePlot.palette[0])], xRange: steps)]
-        if !acc.isEmpty {
-            plots.append(SVGLinePlot(title: "Validation accuracy", xLabel: "step", yLabel: "accuracy (%)",
-                                     series: [.init(name: "val accuracy", points: acc, color: SVGLinePlot.palette[1], markers: true)], xRange: steps))
+        let steps = 0...Double(max(1, metrics.map(\.step).max() ?? 1))
+        func panel(_ title: String, _ yLabel: String, _ series: SVGPlot.Series) -> SVGPlot {
+            var p = SVGPlot(title: title, xLabel: "step", yLabel: yLabel, series: [series])
+            p.xRange = steps
+            p.height = 340
+            return p
         }
-        return SVGLinePlot.document(plots)
+        var plots = [panel("Training loss", "loss",
+                           .init(name: "train loss", points: loss, style: .line, color: SVGPlot.palette[0]))]
+        if !acc.isEmpty {
+            plots.append(panel("Validation accuracy", "accuracy (%)",
+                               .init(name: "val accuracy", points: acc, style: .lineAndMarkers, color: SVGPlot.palette[1])))
+        }
+        return SVGPlot.document(plots)
     }
 
     public static func write(metrics: [MetricsRecord], to url: URL) throws {
