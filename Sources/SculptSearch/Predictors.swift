@@ -107,7 +107,7 @@ public struct RidgeRegressor: Regressor {
 }
 
 /// Solves A x = b for symmetric positive definite A (row-major d×d) by Cholesky A = L Lᵀ.
-func choleskySolve(_ a: [Double], _ b: [Double], _ d: Int) throws -> [Double] {
+public func choleskySolve(_ a: [Double], _ b: [Double], _ d: Int) throws -> [Double] {
     var l = [Double](repeating: 0, count: d * d)
     for i in 0..<d {
         for j in 0...i {

@@ -36,17 +36,9 @@ public final class BertSuperNetwork: SuperNetwork {
         space = BertSearchSpace.standard(for: classifier.bert.config)
         searchSpace = space.searchSpace()
         classifier.eval()
-        // Size and modification time of the weight files: cheap, and changes whenever the run
-        // writes new weights.
         var parts = ["bert", "reorder=\(reorder?.rawValue ?? "none")"]
         if let dir = weightsDirectory {
-            for name in ["model.safetensors", "head.safetensors"] {
-                let path = dir.appendingPathComponent(name).standardizedFileURL.path
-                let attrs = try? FileManager.default.attributesOfItem(atPath: path)
-                let size = (attrs?[.size] as? Int) ?? -1
-                let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                parts.append("\(path):\(size):\(Int(mtime))")
-            }
+            parts += ["model.safetensors", "head.safetensors"].map { fileStamp(dir.appendingPathComponent($0)) }
         }
         identity = parts.joined(separator: " ")
     }

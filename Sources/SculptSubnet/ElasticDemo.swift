@@ -4,7 +4,8 @@ import SculptTune
 
 /// The second half of `sculpt demo`: the demo's trained CNN is fine-tuned as an elastic
 /// super-network for a few epochs (channels reordered by importance first), then three of its
-/// sub-networks are cut out and shown with accuracy, MACs and measured latency. Fine-tuning
+/// sub-networks are cut out and shown with accuracy, MACs and measured latency, and a short
+/// NSGA-II search (`sculpt search` with its store) finds the accuracy/latency front. Fine-tuning
 /// the trained CNN rather than training an elastic one from scratch keeps the whole demo
 /// within its time budget on two cores.
 public enum ElasticDemo {
@@ -21,6 +22,13 @@ public enum ElasticDemo {
 
     public struct Report: Sendable {
         public var rows: [Row]
+        /// The short search's Pareto front (accuracy on the held-out images, latency of
+        /// `latencyBatch` images measured on this CPU) and its settings.
+        public var front: [SubnetSearchRow]
+        public var searchEvaluations: Int
+        public var searchSeconds: Double
+        public var searchSetting: LatencySetting
+        public var searchDatabase: String
         public var latencyBatch: Int
         public var trainingSeconds: Double
         public var seconds: Double
@@ -38,7 +46,8 @@ public enum ElasticDemo {
         return c
     }
 
-    public static func run(base: URL, out: URL, epochs: Int = 6, latencyBatch: Int = 64, progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
+    public static func run(base: URL, out: URL, epochs: Int = 6, latencyBatch: Int = 64, searchEvaluations: Int = 12,
+                           progress: ProgressDisplay? = ProgressDisplay()) throws -> Report {
         let start = Date()
         if FileManager.default.fileExists(atPath: out.appendingPathComponent("run.json").path) { try FileManager.default.removeItem(at: out) }
         let result = try SubnetTraining.run(try config(base: base, out: out, epochs: epochs), hooks: TrainHooks(progress: progress))
@@ -56,6 +65,20 @@ public enum ElasticDemo {
             return Row(name: name, subnet: s.json, accuracy: e.accuracy, macs: cost.macs, macsFraction: Double(cost.macs) / full,
                        params: cost.params, latencyMilliseconds: measureLatency(small, input: input, minimumSeconds: 0.3) * 1e3)
         }
-        return Report(rows: rows, latencyBatch: latencyBatch, trainingSeconds: result.seconds, seconds: Date().timeIntervalSince(start), runDirectory: out)
+        // The search: every evaluation recalibrates BatchNorm for its sub-network and times
+        // its dense extraction; the store sits in the run directory.
+        let searchStart = Date()
+        var o = SubnetSearchOptions(run: out, db: out.appendingPathComponent("search.sqlite").path)
+        o.objectives = "accuracy:max,latency:min"
+        o.evaluations = searchEvaluations
+        o.population = max(2, searchEvaluations / 2)
+        o.seed = 1
+        // One thread on the CPU clock: the front's latencies are what each sub-network costs,
+        // even when other processes share the machine.
+        o.setting = LatencySetting(batch: latencyBatch, sequence: 1, threads: 1, warmup: 2, runs: 7, clock: .cpu)
+        let search = try searchSuperNetwork(o)
+        return Report(rows: rows, front: search.front, searchEvaluations: search.result.evaluations, searchSeconds: Date().timeIntervalSince(searchStart),
+                      searchSetting: o.setting, searchDatabase: o.db,
+                      latencyBatch: latencyBatch, trainingSeconds: result.seconds, seconds: Date().timeIntervalSince(start), runDirectory: out)
     }
 }

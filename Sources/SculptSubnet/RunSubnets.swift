@@ -129,10 +129,8 @@ public enum RunSubnets {
     /// Recalibrates BatchNorm for `subnet` (CNN) on the run's training data, then returns the
     /// super-network ready to run it and a dense extracted copy.
     public static func prepare(_ subnet: Subnet, model: any Classifier, space: SubnetSpace, train: ClassificationData, seed: UInt64) throws -> any Classifier {
-        if model is ImageCNN {
-            space.activate(subnet, on: model)
-            recalibrateBatchNorm(model, batches: calibrationBatches(train, count: 8, batchSize: 64, seed: seed))
-            space.activate(nil, on: model)
+        if let cnn = model as? ImageCNN, case .cnn(let s) = subnet {
+            return try cnn.recalibratedExtraction(s, calibration: calibrationBatches(train, count: 8, batchSize: 64, seed: seed))
         }
         let small = try space.extract(subnet, from: model)
         small.eval()

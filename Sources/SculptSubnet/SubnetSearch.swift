@@ -68,6 +68,9 @@ public struct SubnetSearchOptions: Sendable {
     public var setting = LatencySetting()
     public var evalBatchSize = 64
     public var reorder: SuperNetworkReorder = .auto
+    /// Hypervolume reference point in the objectives' order and units (nil: from the first
+    /// population); fixing it makes searches with different settings comparable.
+    public var referencePoint: [Double]?
 
     public init(run: URL, db: String) { self.run = run; self.db = db }
 }
@@ -143,6 +146,7 @@ public func searchSuperNetwork(_ o: SubnetSearchOptions, progress: ((SearchProgr
     config.algorithm = o.algorithm
     config.predictor = o.predictor
     config.seed = o.seed
+    config.referencePoint = o.referencePoint
     let result = try runSearch(space: space, evaluator: evaluator, config: config, dbPath: o.db, searchId: o.searchId, progress: progress)
     let front = try result.front.enumerated().map { k, p in
         SubnetSearchRow(rank: k + 1, values: p.values, encoding: p.encoding, subnet: try network.subnetJSON(p.encoding))
@@ -179,12 +183,26 @@ public func subnetFromFront(db: String, rank: Int, searchId: String? = nil) thro
         throw SuperNetworkError("\(db): search \"\(report.searchId)\" has a search space this build cannot read")
     }
     let context = space.context.flatMap { try? JSONDecoder().decode(SearchContext.self, from: Data($0.utf8)) }
-    // Extension point: the CNN space's adapter joins BERT's here.
     let subnet: String
     if let bert = BertSearchSpace(searchSpace: space) {
         subnet = try bert.subnet(fromSearchEncoding: row.encoding).json
+    } else if let cnn = CNNSearchSpace(searchSpace: space) {
+        subnet = try cnn.subnet(fromSearchEncoding: row.encoding).json
     } else {
-        throw SuperNetworkError("\(db): search \"\(report.searchId)\" is not over a BERT super-network (dimensions \(space.dimensions.prefix(3).map(\.name).joined(separator: ", "))…)")
+        throw SuperNetworkError("\(db): search \"\(report.searchId)\" is not over a BERT or CNN super-network (dimensions \(space.dimensions.prefix(3).map(\.name).joined(separator: ", "))…)")
     }
     return FrontSubnet(searchId: report.searchId, rank: rank, objectives: row.objectives, encoding: row.encoding, subnet: subnet, run: context?.run)
+}
+
+/// `sculpt extract RUN_DIR --from-db FILE --rank N`: cuts out the sub-network of a front row,
+/// refusing a row whose search ran over another run's weights.
+public func extractFromFront(run: URL, db: String, rank: Int, searchId: String? = nil, out: URL,
+                             hfCompatible: Bool = false) throws -> (row: FrontSubnet, report: ExtractionReport) {
+    let row = try subnetFromFront(db: db, rank: rank, searchId: searchId)
+    let dir = run.lastPathComponent == "final" ? run.deletingLastPathComponent() : run
+    if let searched = row.run, searched != dir.standardizedFileURL.path {
+        throw SuperNetworkError("\(db): search \"\(row.searchId)\" ran over \(searched), not \(dir.standardizedFileURL.path); its sub-networks name that run's units")
+    }
+    let report = try RunSubnets.extract(run: dir, subnet: row.subnet, out: out, hfCompatible: hfCompatible)
+    return (row, report)
 }

@@ -1,12 +1,24 @@
 import Foundation
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import SculptCore
 import SculptModels
 import SculptSearch
 import SculptTune
 
-/// How latency is measured: input shape, threads, and the timing protocol (warm-up runs, then
-/// the median of timed runs). Every latency Sculpt reports states these.
+/// What a latency is read from.
+public enum LatencyClock: String, Codable, Sendable, CaseIterable {
+    /// Elapsed time: what a user waits, including time the process spends descheduled.
+    case wall
+    /// CPU time of the process: on a shared machine, the latency the pass would have with the
+    /// core to itself (one thread only: with more, CPU time adds the threads up).
+    case cpu
+}
+
+/// How latency is measured: input shape, threads, clock, and the timing protocol (warm-up
+/// runs, then the median of timed runs). Every latency Sculpt reports states these.
 public struct LatencySetting: Codable, Sendable, Equatable, CustomStringConvertible {
     /// Examples per forward pass.
     public var batch: Int
@@ -15,17 +27,39 @@ public struct LatencySetting: Codable, Sendable, Equatable, CustomStringConverti
     public var threads: Int
     public var warmup: Int
     public var runs: Int
+    /// nil: wall (and omitted from the JSON, so stores and tables written before the clock
+    /// existed keep their keys).
+    public var clock: LatencyClock?
 
-    public init(batch: Int = 1, sequence: Int = 128, threads: Int = 1, warmup: Int = 3, runs: Int = 15) {
+    public init(batch: Int = 1, sequence: Int = 128, threads: Int = 1, warmup: Int = 3, runs: Int = 15, clock: LatencyClock = .wall) {
         self.batch = batch; self.sequence = sequence; self.threads = threads; self.warmup = warmup; self.runs = runs
+        self.clock = clock == .wall ? nil : clock
     }
 
-    public var description: String { "batch \(batch), sequence \(sequence), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs after \(warmup) warm-up" }
+    public var timer: LatencyClock { clock ?? .wall }
+
+    public var description: String {
+        "batch \(batch), sequence \(sequence), \(threads) thread\(threads == 1 ? "" : "s"), median of \(runs) runs after \(warmup) warm-up, \(timer.rawValue) clock"
+    }
 
     public func validate() throws {
         guard batch >= 1, sequence >= 1, threads >= 1, warmup >= 0, runs >= 1 else {
             throw SuperNetworkError("latency setting needs batch, sequence, threads and runs >= 1 and warm-up >= 0 (got \(self))")
         }
+        if timer == .cpu, threads != 1 {
+            throw SuperNetworkError("the cpu clock times one thread (CPU time adds threads up); use --threads 1 or --clock wall")
+        }
+    }
+}
+
+/// Milliseconds on `clock` since an arbitrary origin.
+func clockMilliseconds(_ clock: LatencyClock) -> Double {
+    switch clock {
+    case .wall: return Double(DispatchTime.now().uptimeNanoseconds) / 1e6
+    case .cpu:
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) * 1e3 + Double(t.tv_nsec) / 1e6
     }
 }
 
@@ -39,8 +73,9 @@ public struct SuperNetworkError: Error, CustomStringConvertible {
 ///
 /// Sub-networks are named by their encoding in `searchSpace` (one choice index per
 /// dimension, inactive slots blank). A new kind of super-network (the elastic CNN) implements
-/// this protocol and adds a case to `loadSuperNetwork`; the search, the latency table, the
-/// store and the commands then work on it unchanged.
+/// this protocol and adds a case to `loadSuperNetwork` (as `BertSuperNetwork` and
+/// `CNNSuperNetwork` do); the search, the latency table, the store and the commands then work
+/// on it unchanged.
 public protocol SuperNetwork: AnyObject {
     /// "bert" or "cnn".
     var kind: String { get }
@@ -58,7 +93,7 @@ public protocol SuperNetwork: AnyObject {
     /// Parameters of the sub-network as extracted (head included).
     func params(_ encoding: [Int]) throws -> Double
     /// Accuracy and loss on labelled data with the sub-network active (a CNN recalibrates its
-    /// BatchNorm statistics for the sub-network first).
+    /// BatchNorm statistics for the sub-network first and evaluates its dense extraction).
     func evaluate(_ encoding: [Int], on data: ClassificationData, batchSize: Int) throws -> EvalResult
     /// One forward pass of the sub-network on a fixed input of `setting`'s shape, for timing.
     func forwardProbe(_ encoding: [Int], setting: LatencySetting) throws -> () -> Void
@@ -74,18 +109,18 @@ extension SuperNetwork {
     /// Latency measured directly: `setting.warmup` runs, then the median of `setting.runs`, in ms.
     public func measureLatency(_ encoding: [Int], setting: LatencySetting) throws -> Double {
         let probe = try forwardProbe(encoding, setting: setting)
-        return withThreads(setting.threads) { medianMilliseconds(warmup: setting.warmup, runs: setting.runs, probe) }
+        return withThreads(setting.threads) { medianMilliseconds(warmup: setting.warmup, runs: setting.runs, clock: setting.timer, probe) }
     }
 }
 
 /// Times `body`: `warmup` untimed runs, then the median of `runs` timed ones, in milliseconds.
-public func medianMilliseconds(warmup: Int, runs: Int, _ body: () -> Void) -> Double {
+public func medianMilliseconds(warmup: Int, runs: Int, clock: LatencyClock = .wall, _ body: () -> Void) -> Double {
     for _ in 0..<warmup { body() }
     var times: [Double] = []
     for _ in 0..<max(1, runs) {
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = clockMilliseconds(clock)
         body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        times.append(clockMilliseconds(clock) - t0)
     }
     return median(times)
 }
@@ -125,6 +160,13 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
     let runDir = finalDir.lastPathComponent == "final" ? finalDir.deletingLastPathComponent() : finalDir
     // An elastic run (its sub-networks listed in subnets.json) is ordered by its training.
     let elastic = FileManager.default.fileExists(atPath: runDir.appendingPathComponent("subnets.json").path)
+    let record = (try? Data(contentsOf: RunDirectory(runDir).runJSON)).flatMap { try? JSONDecoder().decode(RunRecord.self, from: $0) }
+    // Image runs: the run's data, prepared as it trained (deterministic in data, fraction and
+    // seed), gives both the validation split and the BatchNorm calibration batches.
+    var imageData: PreparedData? = nil
+    if loadValidation, model.spec.kind != .bert, let c = record?.config, FileManager.default.fileExists(atPath: c.data) {
+        imageData = try DataPreparation.prepare(c, tokenizer: nil, cacheDirectory: nil)
+    }
     let network: any SuperNetwork
     switch model.spec.kind {
     case .bert:
@@ -135,23 +177,32 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
         case .magnitude: .magnitude
         }
         network = BertSuperNetwork(classifier: bc, padId: tokenizer?.padId ?? 0, reorder: criterion, weightsDirectory: finalDir)
-    case .cnn, .mlp:
-        // Extension point: the elastic CNN (CNNSubnet, BN recalibration) plugs in here.
-        throw SuperNetworkError("\(run.path): a \(model.spec.kind.rawValue) run; searching it needs the CNN super-network (elastic branch)")
+    case .cnn:
+        guard let cnn = model as? ImageCNN else { throw SuperNetworkError("\(finalDir.path): classifier.json says cnn but the model is not") }
+        let calibration = imageData.map { calibrationBatches($0.train, count: 8, batchSize: 64, seed: record!.config.seed) }
+        network = CNNSuperNetwork(cnn: cnn, reorder: reorder == .magnitude || (reorder == .auto && !elastic),
+                                  calibration: calibration, weightsDirectory: finalDir)
+    case .mlp:
+        throw SuperNetworkError("\(run.path): an MLP run; the search has BERT and CNN super-networks only (sculpt subnets/extract work on MLP runs)")
     }
     var validation: ClassificationData? = nil
     var source = "none"
     if !loadValidation {
         // Latency and costs only.
     } else if let v = valData {
-        guard let tokenizer else { throw SuperNetworkError("--val-data for image models is not supported yet") }
-        validation = try DataPreparation.loadText(v, labels: labels, textField: model.spec.textField, labelField: model.spec.labelField,
-                                                  tokenizer: tokenizer, maxLength: model.spec.maxLength, cacheFile: nil)
+        if let tokenizer {
+            validation = try DataPreparation.loadText(v, labels: labels, textField: model.spec.textField, labelField: model.spec.labelField,
+                                                      tokenizer: tokenizer, maxLength: model.spec.maxLength, cacheFile: nil)
+        } else {
+            validation = try DataPreparation.loadImages(v, labels: labels)
+        }
         source = v.standardizedFileURL.path
-    } else if let data = try? Data(contentsOf: RunDirectory(runDir).runJSON),
-              let record = try? JSONDecoder().decode(RunRecord.self, from: data) {
-        let c = record.config
-        if let e = c.evalData, let tokenizer {
+    } else if let imageData, let c = record?.config {
+        validation = imageData.validation
+        source = c.evalData.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            ?? "\(URL(fileURLWithPath: c.data).standardizedFileURL.path) validation (split \(c.valFraction) seed \(c.seed) or t10k)"
+    } else if let c = record?.config, let tokenizer {
+        if let e = c.evalData {
             let url = URL(fileURLWithPath: e)
             if FileManager.default.fileExists(atPath: url.path) {
                 validation = try DataPreparation.loadText(url, labels: labels, textField: c.textField, labelField: c.labelField,

@@ -30,15 +30,33 @@ struct Subnets: ParsableCommand {
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cut a sub-network out of a run as a dense, smaller model directory, checked against the super-network.")
     @Argument(help: "A run directory trained with --method elastic or gates.") var runDir: String
-    @Option(help: "min, max, gated, a named sub-network, a JSON file or JSON text.") var subnet: String
+    @Option(help: "min, max, gated, a named sub-network, a JSON file or JSON text.") var subnet: String?
+    @Option(help: "An evaluation store written by `sculpt search` on this run: take the sub-network from its front (with --rank).") var fromDb: String?
+    @Option(help: "With --from-db: the 1-based row of the front, as `sculpt pareto` prints it.") var rank: Int?
+    @Option(help: "With --from-db: the search when the store holds several.") var searchId: String?
     @Option(help: "The model directory to write.") var out: String
     @Flag(help: "BERT: write removed heads and FFN channels as zeroed full-size weights (a standard HF config).") var hfCompatible = false
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        guard (subnet == nil) != (fromDb == nil) else { throw ValidationError("give exactly one of --subnet or --from-db (with --rank)") }
+        guard (fromDb == nil) == (rank == nil) else { throw ValidationError("--from-db and --rank go together") }
+        if fromDb == nil, searchId != nil { throw ValidationError("--search-id applies to --from-db") }
+    }
+
     func run() throws {
-        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
-            try RunSubnets.extract(run: URL(fileURLWithPath: runDir), subnet: subnet, out: URL(fileURLWithPath: out), hfCompatible: hfCompatible)
+        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) { () throws -> ExtractionReport in
+            let runURL = URL(fileURLWithPath: runDir), outURL = URL(fileURLWithPath: out)
+            if let fromDb, let rank {
+                let (row, report) = try extractFromFront(run: runURL, db: fromDb, rank: rank, searchId: searchId, out: outURL, hfCompatible: hfCompatible)
+                if !json {
+                    let values = row.objectives.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.6g", $0.value))" }.joined(separator: ", ")
+                    print("front row \(row.rank) of search \(row.searchId): \(values)")
+                }
+                return report
+            }
+            return try RunSubnets.extract(run: runURL, subnet: subnet!, out: outURL, hfCompatible: hfCompatible)
         }
         if json { print(jsonLine(r)); return }
         print("extracted \(r.subnet) to \(r.directory) (\(r.macs) MACs, \(r.params) parameters)")

@@ -10,13 +10,15 @@ struct LatencyOptions: ParsableArguments {
     @Option(help: "Threads for timing.") var threads: Int = 1
     @Option(help: "Untimed warm-up runs before timing.") var warmup: Int = 3
     @Option(help: "Timed runs; their median is the latency.") var runs: Int = 15
+    @Option(help: "wall (elapsed) or cpu (process CPU time, one thread: what the pass costs with the core to itself on a shared machine).") var clock: LatencyClock = .wall
 
-    var setting: LatencySetting { LatencySetting(batch: batch, sequence: seq, threads: threads, warmup: warmup, runs: runs) }
+    var setting: LatencySetting { LatencySetting(batch: batch, sequence: seq, threads: threads, warmup: warmup, runs: runs, clock: clock) }
     func validate() throws { try setting.validate() }
 }
 
 extension SearchAlgorithm: ExpressibleByArgument {}
 extension LatencySource: ExpressibleByArgument {}
+extension LatencyClock: ExpressibleByArgument {}
 extension SuperNetworkReorder: ExpressibleByArgument {}
 
 struct SubnetSearchCommand: ParsableCommand {
@@ -44,6 +46,7 @@ struct SubnetSearchCommand: ParsableCommand {
     @Option(help: "measured (time each sub-network) or table (sum latency_table.json).") var latency: LatencySource = .measured
     @Option(help: "auto (importance-reorder non-elastic runs), none or magnitude.") var reorder: SuperNetworkReorder = .auto
     @Option(help: "Batch size for accuracy.") var evalBatchSize: Int = 64
+    @Option(help: "Hypervolume reference point, one value per objective in their order (e.g. 0.5,20); default: from the first population.") var referencePoint: String?
     @OptionGroup var timing: LatencyOptions
     @Flag(help: "Print one JSON object.") var json = false
 
@@ -52,6 +55,16 @@ struct SubnetSearchCommand: ParsableCommand {
         if let m = maxLatencyMs, !(m > 0) { throw ValidationError("--max-latency-ms must be positive") }
         if let m = maxMacs, !(m > 0) { throw ValidationError("--max-macs must be positive") }
         if let n = valExamples, n < 1 { throw ValidationError("--val-examples must be at least 1") }
+        _ = try parsedReferencePoint()
+    }
+
+    func parsedReferencePoint() throws -> [Double]? {
+        guard let referencePoint else { return nil }
+        let values = referencePoint.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+            throw ValidationError("--reference-point must be comma-separated numbers, got \"\(referencePoint)\"")
+        }
+        return values.map { $0! }
     }
 
     func run() throws {
@@ -60,6 +73,7 @@ struct SubnetSearchCommand: ParsableCommand {
         o.predictor = predictor; o.seed = seed; o.searchId = searchId; o.maxLatencyMs = maxLatencyMs; o.maxMacs = maxMacs
         o.valData = valData.map { URL(fileURLWithPath: $0) }; o.valExamples = valExamples; o.latency = latency
         o.setting = timing.setting; o.evalBatchSize = evalBatchSize; o.reorder = reorder
+        o.referencePoint = try parsedReferencePoint()
         let out = try searchSuperNetwork(o, progress: { p in
             let preds = p.predictors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.0.rawValue) cv \(String(format: "%.3f", $0.value.1))" }
             note((["round \(p.round)", "evaluations \(p.evaluations)", "hypervolume \(String(format: "%.6g", p.hypervolume))"] + preds).joined(separator: "  "))
@@ -88,30 +102,39 @@ struct LatencyTableCommand: ParsableCommand {
     @Argument(help: "A run directory (sculpt train).") var runDirectory: String
     @OptionGroup var timing: LatencyOptions
     @Option(help: "Random sub-networks measured directly to check the table.") var check: Int = 20
+    @Option(help: "Sub-networks measured directly to calibrate the sum of parts (0: the plain sum).") var calibrate: Int = 12
     @Option(help: "Seed of the check's sub-networks.") var seed: UInt64 = 1
     @Flag(help: "Print the table as JSON.") var json = false
 
     func run() throws {
         guard check >= 1 else { throw ValidationError("--check must be at least 1") }
+        guard calibrate == 0 || calibrate >= 3 else { throw ValidationError("--calibrate must be 0 or at least 3") }
         let progress: ((String) -> Void)? = json ? nil : { note($0) }
         let (t, url) = try buildRunLatencyTable(run: URL(fileURLWithPath: runDirectory), setting: timing.setting, checkSubnets: check,
-                                                seed: seed, progress: progress)
+                                                calibrationSubnets: calibrate, seed: seed, progress: progress)
         if json { print(jsonLine(t)); return }
         print("latency table: \(url.path)  (\(t.setting))")
-        print(table(["part", "ms"], t.partsMs.sorted { partOrder($0.key) < partOrder($1.key) }.map { [$0.key, String(format: "%.3f", $0.value)] }))
+        print(table(["part", "ms"], t.partsMs.sorted { partOrder($0.key, $1.key) }.map { [$0.key, String(format: "%.3f", $0.value)] }))
+        if let k = t.calibration {
+            print(String(format: "calibration (%d sub-networks measured directly): latency = %.4g × sum of parts + %.4g ms per million parameters + %.4g ms",
+                         k.samples.count, k.sumCoefficient, k.paramsCoefficient * 1e6, k.interceptMs))
+        }
         print("")
         print(table(["subnet", "predicted ms", "measured ms", "error %"],
                     t.check.map { [$0.subnet, String(format: "%.2f", $0.predictedMs), String(format: "%.2f", $0.measuredMs), String(format: "%.1f", $0.absolutePercentageError)] }))
         print(String(format: "median absolute percentage error: %.2f %% over %d sub-networks", t.medianAbsolutePercentageError ?? Double.nan, t.check.count))
     }
 
-    /// embeddings, attention by heads, FFN by width, head: the order of a forward pass.
-    func partOrder(_ p: String) -> (Int, Int) {
-        let n = Int(p.split(separator: ".").last ?? "") ?? 0
-        if p == "embeddings" { return (0, 0) }
-        if p.hasPrefix("attention.") { return (1, n) }
-        if p.hasPrefix("ffn.") { return (2, n) }
-        return (3, n)
+    /// The order of a forward pass: embeddings or stem, the layers' or stages' parts (numbers
+    /// in numeric order), head.
+    func partOrder(_ a: String, _ b: String) -> Bool {
+        func group(_ p: String) -> Int {
+            if p == "embeddings" || p.hasPrefix("stem.") { return 0 }
+            if p.hasPrefix("head") { return 3 }
+            return p.hasPrefix("ffn.") ? 2 : 1
+        }
+        if group(a) != group(b) { return group(a) < group(b) }
+        return a.compare(b, options: .numeric) == .orderedAscending
     }
 }
 

@@ -34,6 +34,7 @@ struct Train: ParsableCommand {
     @Option var maxLength: Int?
     @Option(help: "CNN base channels / MLP hidden units.") var width: Int?
     @Option(help: "CNN blocks per stage / MLP hidden layers.") var depth: Int?
+    @Option(help: "CNN stages (stage s has width·2^s channels; default 2).") var stages: Int?
     @Flag(help: "Randomly mirror training images left-right.") var augmentFlip = false
     @Option var textField: String?
     @Option var labelField: String?
@@ -66,7 +67,7 @@ struct Train: ParsableCommand {
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }; if let patience { c.patience = patience }
         if let logEvery { c.logEvery = logEvery }; if let evalBatchSize { c.evalBatchSize = evalBatchSize }; if let threads { c.threads = threads }
         if let pooling { c.pooling = pooling }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
-        if let depth { c.depth = depth }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
+        if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
@@ -125,13 +126,18 @@ struct Demo: ParsableCommand {
         print(table(["class", "accuracy", "examples"], r.perClass.map { [$0.name, String(format: "%.1f %%", $0.accuracy * 100), "\($0.examples)"] }))
         print(String(format: "held-out accuracy: %.2f %% (%d images) in %.0f s", r.accuracy * 100, r.perClass.reduce(0) { $0 + $1.examples }, r.seconds))
         print("run directory: \(r.runDirectory.path)  curve: \(r.curve.path)")
-        note("elastic: fine-tuning that CNN as a super-network of narrower CNNs (sandwich rule), then cutting out three")
+        note("elastic: fine-tuning that CNN as a super-network of narrower CNNs (sandwich rule), cutting out three, then searching its accuracy/latency front")
         let e = try ElasticDemo.run(base: r.runDirectory, out: URL(fileURLWithPath: r.runDirectory.path + "-elastic"))
         print("")
         print(table(["name", "sub-network", "accuracy", "MACs/image", "of max", "params", "ms/\(e.latencyBatch) images"],
                     e.rows.map { [$0.name, $0.subnet, String(format: "%.2f %%", $0.accuracy * 100), "\($0.macs)", String(format: "%.2f", $0.macsFraction),
                                   "\($0.params)", String(format: "%.2f", $0.latencyMilliseconds)] }))
-        print(String(format: "elastic fine-tuning %.0f s, sub-networks evaluated and timed in %.0f s; total demo %.0f s",
-                     e.trainingSeconds, e.seconds - e.trainingSeconds, r.seconds + e.seconds))
+        print("")
+        print("Pareto front of a \(e.searchEvaluations)-evaluation NSGA-II search (sculpt search; store \(e.searchDatabase)):")
+        print(table(["rank", "sub-network", "accuracy", "CPU ms/\(e.latencyBatch) images, 1 thread", "MACs/image"],
+                    e.front.map { [String($0.rank), $0.subnet, String(format: "%.2f %%", ($0.values["accuracy"] ?? .nan) * 100),
+                                   String(format: "%.2f", $0.values["latency"] ?? .nan), String(format: "%.0f", $0.values["macs"] ?? .nan)] }))
+        print(String(format: "elastic fine-tuning %.0f s, sub-networks evaluated and timed in %.0f s, search %.0f s; total demo %.0f s",
+                     e.trainingSeconds, e.seconds - e.trainingSeconds - e.searchSeconds, e.searchSeconds, r.seconds + e.seconds))
     }
 }

@@ -74,4 +74,54 @@ final class SearchCLITests: XCTestCase {
         XCTAssertEqual(unknown.status, 1)
         XCTAssertTrue(unknown.stderr.hasPrefix("Error: no search \"nope\" in the store (searches: search-"), unknown.stderr)
     }
+
+    /// 8×8 images where class k lights up row k, as an IDX pair.
+    func tinyImages(count: Int = 120, classes: Int = 3) throws -> URL {
+        var pixels = [UInt8](), labels = [UInt8]()
+        for i in 0..<count {
+            labels.append(UInt8(i % classes))
+            for r in 0..<8 { for c in 0..<8 { pixels.append(r == i % classes ? 200 : UInt8((i * 7 + r * 3 + c) % 50)) } }
+        }
+        func header(_ magic: UInt32, _ dims: [Int]) -> Data {
+            var d = Data()
+            for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
+            return d
+        }
+        let images = dir.appendingPathComponent("train-images-idx3-ubyte")
+        try (header(0x803, [count, 8, 8]) + pixels).write(to: images)
+        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
+        return images
+    }
+
+    func testSearchAnElasticCNNThenExtractAFrontRow() throws {
+        let run = dir.appendingPathComponent("run").path, db = dir.appendingPathComponent("s.sqlite").path
+        let trained = try sculpt(["train", "--model", "cnn", "--method", "elastic", "--data", try tinyImages().path, "--width", "4", "--depth", "2",
+                                  "--epochs", "1", "--batch-size", "16", "--val-fraction", "0.25", "--random-subnets", "1", "--threads", "1", "--out", run])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let searched = try sculpt(["search", run, "--objectives", "accuracy:max,macs:min", "--evaluations", "8", "--population", "4",
+                                   "--seed", "1", "--db", db, "--reference-point", "0,1e9"])
+        XCTAssertEqual(searched.status, 0, searched.stderr)
+        XCTAssertTrue(searched.stdout.contains("reference point accuracy=0, macs=1e+09"), searched.stdout)
+        let front = try XCTUnwrap(paretoJSON(db)?["front"] as? [[String: Any]])
+        let rank = front.count
+        let small = dir.appendingPathComponent("small").path
+        let r = try sculpt(["extract", run, "--from-db", db, "--rank", "\(rank)", "--out", small])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let subnet = try sculpt(["front-subnet", db, "--rank", "\(rank)"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(r.stdout.hasPrefix("front row \(rank) of search search-"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("extracted \(subnet) to \(small)"), r.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: small + "/classifier.json"))
+
+        for (args, message) in [
+            (["extract", run, "--from-db", db, "--out", small], "--from-db and --rank go together"),
+            (["extract", run, "--subnet", "max", "--from-db", db, "--rank", "1", "--out", small], "exactly one of --subnet or --from-db"),
+            (["extract", run, "--from-db", db, "--rank", "\(rank + 1)", "--out", small], "outside the front"),
+            (["search", run, "--objectives", "accuracy:max,macs:min", "--evaluations", "8", "--population", "4", "--db", db, "--reference-point", "0,x"],
+             "--reference-point must be comma-separated numbers"),
+        ] {
+            let bad = try sculpt(args)
+            XCTAssertNotEqual(bad.status, 0, "\(args): \(bad.stdout)")
+            XCTAssertTrue(bad.stderr.contains(message), "\(args): \(bad.stderr)")
+        }
+    }
 }

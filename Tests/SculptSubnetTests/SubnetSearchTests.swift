@@ -66,9 +66,15 @@ final class SubnetSearchTests: XCTestCase {
         let t = try buildLatencyTable(net, setting: setting, checkSubnets: 6)
         XCTAssertEqual(Set(t.partsMs.keys), Set(net.allLatencyParts))
         XCTAssertEqual(t.check.count, 6)
-        for c in t.check {
+        let k = try XCTUnwrap(t.calibration)
+        XCTAssertEqual(k.samples.count, 12)
+        XCTAssertEqual(k.samples[0].encoding, net.searchSpace.minEncoding)
+        XCTAssertEqual(k.samples[1].encoding, net.searchSpace.maxEncoding)
+        XCTAssertTrue(Set(k.samples.map(\.encoding)).isDisjoint(with: Set(t.check.map(\.encoding))), "calibration and check sub-networks differ")
+        for c in t.check + k.samples {
             let sum = try net.latencyParts(c.encoding).reduce(0.0) { $0 + t.partsMs[$1]! }
-            XCTAssertEqual(c.predictedMs, sum, accuracy: 1e-12)
+            let predicted = k.samples.contains { $0.encoding == c.encoding } ? sum : k.apply(partsSum: sum, params: try net.params(c.encoding))
+            XCTAssertEqual(c.predictedMs, predicted, accuracy: 1e-9)
             // Timing is never asserted tightly here (shared CPU); the benchmark measures the error.
             XCTAssertGreaterThan(c.measuredMs, 0)
             XCTAssertLessThan(c.predictedMs / c.measuredMs, 20)
@@ -85,6 +91,22 @@ final class SubnetSearchTests: XCTestCase {
         XCTAssertThrowsError(try LatencyTable.load(runDirectory: dir, network: net, setting: other)) {
             XCTAssertTrue("\($0)".contains("sequence 16"), "\($0)")
         }
+    }
+
+    func testCalibrationRecoversAKnownLinearLawAndStaysNonNegative() {
+        let sums = [1.0, 2, 3, 4, 5, 6, 2.5, 3.5], params = [1e6, 3e6, 2e6, 5e6, 4e6, 7e6, 6e6, 1.5e6]
+        let measured = zip(sums, params).map { 1.5 * $0 + 2e-7 * $1 + 0.3 }
+        let k = LatencyCalibration.fit(sums: sums, params: params, measured: measured, samples: [])
+        XCTAssertEqual(k.sumCoefficient, 1.5, accuracy: 1e-6)
+        XCTAssertEqual(k.paramsCoefficient, 2e-7, accuracy: 1e-12)
+        XCTAssertEqual(k.interceptMs, 0.3, accuracy: 1e-6)
+        XCTAssertEqual(k.apply(partsSum: 10, params: 1e6), 15.5, accuracy: 1e-6)
+        // Latency falling with parameters is not physical: that term is dropped, not negated.
+        let odd = zip(sums, params).map { 2 * $0 - 1e-7 * $1 + 1 }
+        let k2 = LatencyCalibration.fit(sums: sums, params: params, measured: odd, samples: [])
+        XCTAssertGreaterThanOrEqual(k2.paramsCoefficient, 0)
+        XCTAssertGreaterThanOrEqual(k2.interceptMs, 0)
+        XCTAssertGreaterThan(k2.sumCoefficient, 0)
     }
 
     // MARK: on a real (tiny) run

@@ -18,6 +18,10 @@ public enum ClassifierStore {
         case "cnn", "mlp":
             var spec = ClassifierSpec(kind: c.model == "cnn" ? .cnn : .mlp, classes: classes)
             spec.width = c.width; spec.depth = c.depth
+            if c.model == "cnn", c.stages != 2 {
+                spec.stageChannels = (0..<c.stages).map { c.width << $0 }
+                spec.stageBlocks = Array(repeating: c.depth, count: c.stages)
+            }
             (spec.imageHeight, spec.imageWidth) = imageSize
             return spec.kind == .cnn ? ImageCNN(spec: spec, seed: c.seed) : ImageMLP(spec: spec, seed: c.seed)
         default:

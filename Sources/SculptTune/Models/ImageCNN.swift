@@ -34,9 +34,10 @@ public final class ResidualBlock: Layer {
     }
 }
 
-/// A small ResNet for 1-channel images: a 3×3 stem at full resolution, then two stages of
-/// `depth` residual blocks (width w at 1/2 resolution, 2w at 1/4; each stage starts with a
-/// stride-2 block), global average pooling and a linear classifier. Downsampling early keeps
+/// A small ResNet for 1-channel images: a 3×3 stem at full resolution, then stages of
+/// `depth` residual blocks (two by default, `--stages` for more: width w at 1/2 resolution,
+/// 2w at 1/4, 4w at 1/8…; each stage starts with a stride-2 block), global average pooling
+/// and a linear classifier. Downsampling early keeps
 /// the cost low enough for CPU training (≈1.7 M MACs per 28×28 image at w = 16, depth 1).
 /// An extracted sub-network gives each stage its own channels and block count
 /// (`spec.stageChannels`, `spec.stageBlocks`); the stem has the first stage's channels.

@@ -37,6 +37,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var maxLength: Int = 128
     public var width: Int = 16
     public var depth: Int = 1
+    /// CNN stages: stage s has width·2^s channels at 1/2^(s+1) resolution (2 by default).
+    public var stages: Int = 2
     /// Random left–right flips of training images.
     public var augmentFlip: Bool = false
     public var textField: String = "text"
@@ -78,7 +80,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case seed, valFraction = "val-fraction", warmupRatio = "warmup-ratio", schedule, clipNorm = "clip-norm"
         case gradAccum = "grad-accum", evalEvery = "eval-every", checkpointEvery = "checkpoint-every", patience
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
-        case width, depth, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
+        case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", s2ftHeadDensity = "s2ft-head-density"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
@@ -98,7 +100,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         evalEvery = try get(.evalEvery, d.evalEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         patience = try get(.patience, d.patience); logEvery = try get(.logEvery, d.logEvery); evalBatchSize = try get(.evalBatchSize, d.evalBatchSize)
         threads = try get(.threads, d.threads); pooling = try get(.pooling, d.pooling); maxLength = try get(.maxLength, d.maxLength)
-        width = try get(.width, d.width); depth = try get(.depth, d.depth); augmentFlip = try get(.augmentFlip, d.augmentFlip)
+        width = try get(.width, d.width); depth = try get(.depth, d.depth); stages = try get(.stages, d.stages); augmentFlip = try get(.augmentFlip, d.augmentFlip)
         textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
@@ -148,6 +150,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
         if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
+        if !(1...4).contains(stages) { try fail("--stages must be 1 to 4, got \(stages)") }
         if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
         if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
         if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
