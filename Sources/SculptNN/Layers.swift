@@ -221,10 +221,16 @@ public final class BatchNorm2d: Layer {
     /// recalibration of a sub-network uses it so a few batches give exact statistics instead
     /// of a momentum blend with whatever was there.
     public var cumulativeBatches: Int?
+    /// Learned binary gates on the output channels (`--method gates` on a CNN: every
+    /// BatchNorm of a stage shares its stage's gate, so a closed gate removes that channel
+    /// from the whole stage). Its scores appear as the parameter `output_gate` while attached.
+    public var outputGate: UnitGate?
 
     public var channels: Int { weight.value.shape[0] }
 
-    public var localParameters: [(String, Variable)] { [("weight", weight), ("bias", bias)] }
+    public var localParameters: [(String, Variable)] {
+        [("weight", weight), ("bias", bias)] + (outputGate.map { [("output_gate", $0.scores)] } ?? [])
+    }
     public var localBuffers: [(String, Variable)] { [("running_mean", runningMean), ("running_var", runningVar)] }
 
     /// Sets the running statistics back to PyTorch's initial values (mean 0, variance 1).
@@ -249,7 +255,10 @@ public final class BatchNorm2d: Layer {
             runningMean.value = sliced ? Tensor.concat([newMean, runningMean.value.slice(axis: 0, c..<channels)], axis: 0) : newMean
             runningVar.value = sliced ? Tensor.concat([newVar, runningVar.value.slice(axis: 0, c..<channels)], axis: 0) : newVar
         }
-        return y
+        guard let g = outputGate else { return y }
+        let m = g.mask()
+        let units = m.value.count
+        return y * (units == c ? m : m.slice(axis: 0, 0..<c)).reshaped([1, c] + Array(repeating: 1, count: max(0, y.value.rank - 2)))
     }
 }
 

@@ -64,6 +64,9 @@ final class ElasticStrategy: TrainingStrategy {
             // A trained CNN: move the important channels to the front before they are shared.
             cnn.reorderChannelsByImportance()
         }
+        if !context.resume, c.initFrom != nil, c.importance != "none", let mlp = model as? ImageMLP {
+            mlp.reorderUnitsByImportance()
+        }
         if model is ImageCNN {
             calibration = calibrationBatches(context.data.train, count: 8, batchSize: 64, seed: c.seed)
         }

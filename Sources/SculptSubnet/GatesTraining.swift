@@ -5,13 +5,15 @@ import SculptIO
 import SculptModels
 import SculptTune
 
-/// `--method gates`: a learned gate per attention head and FFN channel, used as 0/1 in the
+/// `--method gates`: a learned gate per attention head and FFN channel (BERT) or per channel
+/// of each CNN stage (the units the CNN sub-network space slices), used as 0/1 in the
 /// forward pass (straight-through gradient), pushed to 0 or 1 by the polarization
 /// regularizer λ·Σ(t·|g| − |g − ḡ|) (Zhuang et al. 2020) with gates clamped to [0, 1]. λ is
-/// raised or lowered every step by an integral controller on the kept fraction of encoder
-/// MACs (or parameters) against the target, so one pass ends at the target. At the end the
-/// gates are fixed, kept units are permuted to the front and the sub-network is extracted:
-/// the run's `final/` holds no gate, and the sub-network is named `gated`.
+/// raised or lowered every step by an integral controller on the kept fraction of MACs (BERT:
+/// of the encoder) or parameters against the target, so one pass ends at the target. At the
+/// end the gates are fixed, kept units are permuted to the front and the sub-network is
+/// extracted (CNN: BatchNorm recalibrated first): the run's `final/` holds no gate, and the
+/// sub-network is named `gated`.
 ///
 /// The gates have their own update (outside the loop's AdamW): Adam's per-element
 /// normalisation would move every gate at the same speed and close them all at once, so
@@ -21,9 +23,12 @@ final class GatesStrategy: TrainingStrategy {
     let c: TrainConfig
     var context: StrategyContext!
     var space: SubnetSpace!
-    var bert: BertClassifier!
+    var bert: BertClassifier?
+    var cnn: ImageCNN?
     var headGates: [UnitGate] = []
     var ffnGates: [UnitGate] = []
+    /// CNN: one gate per stage over its channels.
+    var stageGates: [UnitGate] = []
     /// Controller state (carried in checkpoints).
     struct State: Codable { var lambda: Double = 0; var lastKept: Double = 1 }
     var state = State()
@@ -36,39 +41,53 @@ final class GatesStrategy: TrainingStrategy {
     var finalIsLastState: Bool { true }
 
     var target: Double { c.targetMacs > 0 ? c.targetMacs : c.targetParams }
-    var allGates: [UnitGate] { headGates + ffnGates }
+    var allGates: [UnitGate] { headGates + ffnGates + stageGates }
 
     func prepare(model: any Classifier, context: StrategyContext) throws {
         self.context = context
-        guard let b = model as? BertClassifier else {
-            throw TuneError("--method gates: this build gates BERT heads and FFN channels; CNN channel gates are not available yet")
+        if let b = model as? BertClassifier {
+            bert = b
+            let d = b.bert.config.headDim
+            for layer in b.bert.encoder.layers {
+                let h = UnitGate(units: layer.attention.selfAttention.heads, unitSize: d)
+                let f = UnitGate(units: layer.intermediate.dense.outFeatures, unitSize: 1)
+                layer.attention.output.dense.inputGate = h
+                layer.output.dense.inputGate = f
+                headGates.append(h)
+                ffnGates.append(f)
+            }
+        } else if let net = model as? ImageCNN {
+            cnn = net
+            stageGates = net.stageChannels.map { UnitGate(units: $0, unitSize: 1) }
+            net.setChannelGates(stageGates)
+        } else {
+            throw TuneError("--method gates needs a BERT or CNN classifier; \(model.spec.kind.rawValue) has no gated units")
         }
-        bert = b
         space = try SubnetSpace.standard(for: model)
-        let d = b.bert.config.headDim
-        for layer in b.bert.encoder.layers {
-            let h = UnitGate(units: layer.attention.selfAttention.heads, unitSize: d)
-            let f = UnitGate(units: layer.intermediate.dense.outFeatures, unitSize: 1)
-            layer.attention.output.dense.inputGate = h
-            layer.output.dense.inputGate = f
-            headGates.append(h)
-            ffnGates.append(f)
-        }
         // Excluded from the loop's optimiser (it collects trainable parameters next); they
         // take their own steps in `updateGates`.
         for g in allGates { g.scores.requiresGrad = false }
     }
 
-    /// The sub-network the gates select now (at least one head and channel per layer).
-    func gatedSubnet() -> BertSubnet {
-        BertSubnet(layers: headGates.count, heads: headGates.map { max(1, $0.kept.count) }, ffn: ffnGates.map { max(1, $0.kept.count) })
+    /// The sub-network the gates select now (at least one head and channel per layer, one
+    /// channel per stage; every CNN block stays).
+    func gatedSubnet() -> Subnet {
+        if let net = cnn {
+            return .cnn(CNNSubnet(blocks: net.stageBlocks, channels: stageGates.map { max(1, $0.kept.count) }))
+        }
+        return .bert(BertSubnet(layers: headGates.count, heads: headGates.map { max(1, $0.kept.count) }, ffn: ffnGates.map { max(1, $0.kept.count) }))
     }
 
     func keptFraction() -> Double {
+        if let net = cnn {
+            let now = space.cost(gatedSubnet(), in: net), full = space.cost(space.largest, in: net)
+            return c.targetMacs > 0 ? Double(now.macs) / Double(full.macs) : Double(now.params) / Double(full.params)
+        }
+        guard let bert, case .bert(let gated) = gatedSubnet() else { preconditionFailure("gates: no gated model") }
         let cfg = bert.bert.config, seq = c.maxLength
         let full = bertCost(BertSubnet(layers: cfg.numHiddenLayers, heads: Array(repeating: cfg.numAttentionHeads, count: cfg.numHiddenLayers),
                                        ffn: Array(repeating: cfg.intermediateSize, count: cfg.numHiddenLayers)), config: cfg, sequenceLength: seq, withPooler: false)
-        let now = bertCost(gatedSubnet(), config: cfg, sequenceLength: seq, withPooler: false)
+        let now = bertCost(gated, config: cfg, sequenceLength: seq, withPooler: false)
         if c.targetMacs > 0 { return Double(now.macs) / Double(full.macs) }
         let embeddings = (cfg.vocabSize + cfg.maxPositionEmbeddings + cfg.typeVocabSize) * cfg.hiddenSize + 2 * cfg.hiddenSize
         return Double(now.params - embeddings) / Double(full.params - embeddings)   // encoder parameters
@@ -157,27 +176,41 @@ final class GatesStrategy: TrainingStrategy {
     func finish(model: any Classifier, labels: LabelVocabulary) throws {
         let runDir = context.runDirectory
         let subnet = gatedSubnet()
-        let batch = (context.data.validation ?? context.data.train).batch(Array(0..<min(32, (context.data.validation ?? context.data.train).count)), padId: context.padId)
+        if cnn != nil {
+            // The running statistics mix every gate state of the run: re-estimate them for the
+            // gated network, which the extracted model then inherits.
+            recalibrateBatchNorm(model, batches: calibrationBatches(context.data.train, count: 8, batchSize: 64, seed: c.seed))
+        }
+        let checkSet = context.data.validation ?? context.data.train
+        let batch = checkSet.batch(Array(0..<min(32, checkSet.count)), padId: context.padId)
         model.eval()
         let gatedLogits = withoutGradients { model.logits(batch.input) }.value
-        for (i, layer) in bert.bert.encoder.layers.enumerated() {
-            let h = headGates[i], f = ffnGates[i]
-            func order(_ g: UnitGate, keep: Int) -> [Int] {
-                let s = (0..<g.units).map { g.scores.value[flat: $0] }
-                let byScore = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }
-                return byScore
-                    .prefix(keep).sorted() + byScore.dropFirst(keep).sorted()
-            }
-            layer.permuteHeads(order(h, keep: subnet.heads[i]))
-            layer.permuteChannels(order(f, keep: subnet.ffn[i]))
-            layer.attention.output.dense.inputGate = nil
-            layer.output.dense.inputGate = nil
+        /// Kept units (by score) first, each part in index order.
+        func order(_ g: UnitGate, keep: Int) -> [Int] {
+            let s = (0..<g.units).map { g.scores.value[flat: $0] }
+            let byScore = s.indices.sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }
+            return byScore.prefix(keep).sorted() + byScore.dropFirst(keep).sorted()
         }
-        guard case .bert(var s) = space! else { preconditionFailure() }
-        s.headChoices = Array(Set(s.headChoices + subnet.heads)).sorted()
-        s.ffnChoices = Array(Set(s.ffnChoices + subnet.ffn)).sorted()
-        space = .bert(s)
-        let small = try space.extract(.bert(subnet), from: model)
+        switch (subnet, space!) {
+        case (.bert(let gated), .bert(var s)):
+            for (i, layer) in bert!.bert.encoder.layers.enumerated() {
+                layer.permuteHeads(order(headGates[i], keep: gated.heads[i]))
+                layer.permuteChannels(order(ffnGates[i], keep: gated.ffn[i]))
+                layer.attention.output.dense.inputGate = nil
+                layer.output.dense.inputGate = nil
+            }
+            s.headChoices = Array(Set(s.headChoices + gated.heads)).sorted()
+            s.ffnChoices = Array(Set(s.ffnChoices + gated.ffn)).sorted()
+            space = .bert(s)
+        case (.cnn(let gated), .cnn(var s)):
+            cnn!.permuteStageChannels(stageGates.enumerated().map { order($0.element, keep: gated.channels[$0.offset]) })
+            cnn!.setChannelGates(nil)
+            s.channelChoices = zip(s.channelChoices, gated.channels).map { Array(Set($0 + [$1])).sorted() }
+            space = .cnn(s)
+        default:
+            preconditionFailure("gates: the sub-network does not fit the space")
+        }
+        let small = try space.extract(subnet, from: model)
         small.eval()
         // The extracted model must compute what the gated super-network computed.
         let extractedLogits = withoutGradients { small.logits(batch.input) }.value
@@ -185,14 +218,14 @@ final class GatesStrategy: TrainingStrategy {
         for i in 0..<gatedLogits.count { worst = max(worst, abs(gatedLogits[flat: i] - extractedLogits[flat: i])) }
         guard worst <= 1e-4 else { throw TuneError(String(format: "gates: the extracted model differs from the gated one by %.3g", worst)) }
         try? FileManager.default.removeItem(at: runDir.final)
-        try ClassifierStore.saveFinal(small, labels: labels, tokenizerSource: URL(fileURLWithPath: c.model), to: runDir.final)
+        try ClassifierStore.saveFinal(small, labels: labels, tokenizerSource: bert != nil ? URL(fileURLWithPath: c.model) : nil, to: runDir.final)
         var summary = GatesSummary(subnet: subnet.json, keptFraction: keptFraction(), target: target, lambda: state.lambda,
                                    extractionMaxAbsDifference: worst, validationAccuracy: nil)
         if let val = context.data.validation {
             summary.validationAccuracy = Evaluator.evaluate(small, on: val, batchSize: c.evalBatchSize, padId: context.padId).accuracy
         }
         try RunJSONWriter.write(summary, to: runDir.url.appendingPathComponent("gates.json"))
-        try SubnetsFile(space: space, named: ["gated": .bert(subnet), "min": space.smallest, "max": space.largest], training: "gates")
+        try SubnetsFile(space: space, named: ["gated": subnet, "min": space.smallest, "max": space.largest], training: "gates")
             .write(to: SubnetsFile.url(in: runDir.url))
     }
 }

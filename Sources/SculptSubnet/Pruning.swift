@@ -20,12 +20,14 @@ public struct PruneReport: Codable, Sendable {
     public var latencyInput: String
     public var directory: String
     public var note: String
+    /// IMP: one entry per round (round 0 is the dense run).
+    public var rounds: [PruneRound]? = nil
 
     enum CodingKeys: String, CodingKey {
         case method, scope, requestedSparsity = "requested_sparsity", achievedSparsity = "achieved_sparsity"
         case accuracyBefore = "accuracy_before", accuracyAfter = "accuracy_after"
         case latencyBeforeMilliseconds = "latency_before_ms", latencyAfterMilliseconds = "latency_after_ms", latencyInput = "latency_input"
-        case directory, note
+        case directory, note, rounds
     }
 }
 
@@ -41,11 +43,16 @@ public enum Pruning {
 
     /// 0/1 masks keeping the largest |w|: over all prunable weights at once (`global`) or
     /// the same fraction in each tensor. Ties at the threshold are pruned in index order so
-    /// the count is exact.
-    public static func magnitudeMasks(_ params: [(name: String, parameter: Variable)], sparsity: Double, global: Bool) -> [String: Tensor] {
+    /// the count is exact. Entries a `previous` mask removed are removed first, so masks of
+    /// increasing sparsity are nested (iterative pruning).
+    public static func magnitudeMasks(_ params: [(name: String, parameter: Variable)], sparsity: Double, global: Bool,
+                                      previous: [String: Tensor] = [:]) -> [String: Tensor] {
         func masks(for group: [(name: String, parameter: Variable)]) -> [String: Tensor] {
-            var all: [(Float, Int, Int)] = []   // (|w|, tensor, index)
-            for (t, p) in group.enumerated() { for i in 0..<p.parameter.value.count { all.append((abs(p.parameter.value[flat: i]), t, i)) } }
+            var all: [(Float, Int, Int)] = []   // (|w|, or −1 when already pruned; tensor; index)
+            for (t, p) in group.enumerated() {
+                let old = previous[p.name]
+                for i in 0..<p.parameter.value.count { all.append((old?[flat: i] == 0 ? -1 : abs(p.parameter.value[flat: i]), t, i)) }
+            }
             let prune = Int((sparsity * Double(all.count)).rounded())
             all.sort { $0.0 != $1.0 ? $0.0 < $1.0 : ($0.1, $0.2) < ($1.1, $1.2) }
             var out = group.map { Tensor.ones($0.parameter.value.shape) }
@@ -54,16 +61,6 @@ public enum Pruning {
         }
         if global { return masks(for: params) }
         return params.reduce(into: [:]) { acc, p in acc.merge(masks(for: [p])) { a, _ in a } }
-    }
-
-    /// Zeroes the masked entries exactly (+0, not −0).
-    static func apply(_ masks: [String: Tensor], to model: any Module) {
-        for (name, p) in model.namedParameters() {
-            guard let m = masks[name] else { continue }
-            var v = p.value
-            for i in 0..<v.count where m[flat: i] == 0 { v[flat: i] = 0 }
-            p.value = v
-        }
     }
 
     static func latencyInput(for model: any Classifier) -> (BatchInput, String) {
@@ -78,7 +75,7 @@ public enum Pruning {
     }
 
     public static func run(run: URL, method: String, sparsity: Double, scope: String = "global", out: URL? = nil,
-                           recoveryEpochs: Int = 1, progress: ProgressDisplay? = nil) throws -> PruneReport {
+                           recoveryEpochs: Int = 1, imp: IMPOptions = IMPOptions(), progress: ProgressDisplay? = nil) throws -> PruneReport {
         guard sparsity > 0 && sparsity < 1 else { throw TuneError("--sparsity must be in (0, 1), got \(sparsity)") }
         guard ["global", "layer"].contains(scope) else { throw TuneError("--scope must be global or layer, got \"\(scope)\"") }
         let (model, labels, _, final) = try ClassifierStore.load(run)
@@ -95,7 +92,7 @@ public enum Pruning {
         case "magnitude":
             let params = prunable(model)
             let masks = magnitudeMasks(params, sparsity: sparsity, global: scope == "global")
-            apply(masks, to: model)
+            WeightMasks.apply(masks, to: model)
             let total = params.reduce(0) { $0 + $1.parameter.value.count }
             let zeros = params.reduce(0) { acc, p in acc + (0..<p.parameter.value.count).filter { p.parameter.value[flat: $0] == 0 }.count }
             try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: model is BertClassifier ? final : nil, to: dir)
@@ -143,8 +140,11 @@ public enum Pruning {
                                latencyAfterMilliseconds: measureLatency(recovered, input: input) * 1e3, latencyInput: inputName,
                                directory: dir.appendingPathComponent("recovery/final").path,
                                note: "structured pruning removes whole heads/channels, so the dense model is smaller and faster; achieved_sparsity is the removed fraction of all parameters")
+        case "imp":
+            return try iterativeMagnitude(run: run, sparsity: sparsity, scope: scope, out: dir, options: imp, progress: progress,
+                                          accuracyBefore: before, latencyBefore: latencyBefore, latencyInput: (input, inputName))
         default:
-            throw TuneError("--method must be magnitude or structured (imp is not available in this build), got \"\(method)\"")
+            throw TuneError("--method must be magnitude, imp or structured, got \"\(method)\"")
         }
     }
 }

@@ -51,10 +51,14 @@ public struct ExtractionReport: Codable, Sendable {
 
 /// Sub-networks of a trained run: listing, extraction with its check, evaluation.
 public enum RunSubnets {
-    /// The run's super-network (its `final/`) and recorded search space.
+    /// The run's super-network (its `final/`) and recorded search space. A run without
+    /// `subnets.json` (not trained elastically or with gates) offers the standard space over
+    /// the plain leading slices of its weights (training "none").
     public static func open(_ run: URL) throws -> (model: any Classifier, file: SubnetsFile, labels: LabelVocabulary, final: URL) {
-        let file = try SubnetsFile.read(from: SubnetsFile.url(in: run))
         let (model, labels, _, dir) = try ClassifierStore.load(run)
+        let url = SubnetsFile.url(in: run)
+        let file = FileManager.default.fileExists(atPath: url.path) ? try SubnetsFile.read(from: url)
+            : SubnetsFile(space: try SubnetSpace.standard(for: model), training: "none")
         return (model, file, labels, dir)
     }
 
@@ -84,6 +88,8 @@ public enum RunSubnets {
             dims = ["layers": "\(s.layerChoices)", "heads (per layer)": "\(s.headChoices)", "ffn (per layer)": "\(s.ffnChoices)"]
         case .cnn(let s):
             dims = ["blocks (per stage)": "\(s.blockChoices)", "channels (per stage)": "\(s.channelChoices)"]
+        case .mlp(let s):
+            dims = ["layers": "\(s.layerChoices)", "widths (per layer)": "\(s.widthChoices)"]
         }
         let full = Double(file.space.cost(file.space.largest, in: model).macs)
         var named = file.named
@@ -159,6 +165,8 @@ public enum RunSubnets {
         let check: ExtractionCheck
         switch (subnet, model, small) {
         case (.cnn(let s), let big as ImageCNN, let little as ImageCNN):
+            check = checkExtraction(superNetwork: big, subnet: s, extracted: little, input: batch.input)
+        case (.mlp(let s), let big as ImageMLP, let little as ImageMLP):
             check = checkExtraction(superNetwork: big, subnet: s, extracted: little, input: batch.input)
         case (.bert(let s), let big as BertClassifier, let little as BertClassifier):
             guard case .tokens(let tokens) = batch.input else { throw TuneError("extract: the run's data is not text") }

@@ -9,43 +9,62 @@ import SculptTune
 public enum Subnet: Sendable, Hashable {
     case bert(BertSubnet)
     case cnn(CNNSubnet)
+    case mlp(MLPSubnet)
 
     public var json: String {
-        switch self { case .bert(let s): return s.json; case .cnn(let s): return s.json }
+        switch self { case .bert(let s): return s.json; case .cnn(let s): return s.json; case .mlp(let s): return s.json }
     }
 }
 
 /// The search space of a classifier's super-network: BERT (layers, heads, FFN width per
-/// layer) or CNN (blocks and channels per stage). One interface so elastic training, gates,
-/// extraction and listing are written once.
+/// layer), CNN (blocks and channels per stage) or MLP (hidden layers and units per layer).
+/// One interface so elastic training, gates, extraction and listing are written once.
 public enum SubnetSpace: Sendable, Equatable {
     case bert(BertSearchSpace)
     case cnn(CNNSearchSpace)
+    case mlp(MLPSearchSpace)
 
-    public var kind: String { switch self { case .bert: return "bert"; case .cnn: return "cnn" } }
+    public var kind: String { switch self { case .bert: return "bert"; case .cnn: return "cnn"; case .mlp: return "mlp" } }
 
-    /// The standard space of `model` (only CNN and BERT classifiers are elastic).
+    /// The standard space of `model`.
     public static func standard(for model: any Classifier) throws -> SubnetSpace {
         if let b = model as? BertClassifier { return .bert(.standard(for: b.bert.config)) }
         if let c = model as? ImageCNN { return .cnn(.standard(for: c)) }
-        throw TuneError("sub-networks need a CNN or BERT classifier; \(model.spec.kind.rawValue) has no elastic dimensions")
+        if let m = model as? ImageMLP {
+            guard !m.hiddenWidths.isEmpty else { throw TuneError("sub-networks need hidden layers; this MLP has none (--depth 0)") }
+            return .mlp(.standard(for: m))
+        }
+        throw TuneError("sub-networks need a BERT, CNN or MLP classifier; \(model.spec.kind.rawValue) has no elastic dimensions")
     }
 
-    public var largest: Subnet { switch self { case .bert(let s): return .bert(s.largest); case .cnn(let s): return .cnn(s.largest) } }
-    public var smallest: Subnet { switch self { case .bert(let s): return .bert(s.smallest); case .cnn(let s): return .cnn(s.smallest) } }
+    public var largest: Subnet {
+        switch self { case .bert(let s): return .bert(s.largest); case .cnn(let s): return .cnn(s.largest); case .mlp(let s): return .mlp(s.largest) }
+    }
+    public var smallest: Subnet {
+        switch self { case .bert(let s): return .bert(s.smallest); case .cnn(let s): return .cnn(s.smallest); case .mlp(let s): return .mlp(s.smallest) }
+    }
 
     public func sample(using rng: inout SeededRNG) -> Subnet {
-        switch self { case .bert(let s): return .bert(s.sample(using: &rng)); case .cnn(let s): return .cnn(s.sample(using: &rng)) }
+        switch self {
+        case .bert(let s): return .bert(s.sample(using: &rng))
+        case .cnn(let s): return .cnn(s.sample(using: &rng))
+        case .mlp(let s): return .mlp(s.sample(using: &rng))
+        }
     }
 
     public func parse(_ text: String) throws -> Subnet {
-        switch self { case .bert(let s): return .bert(try s.parse(text)); case .cnn(let s): return .cnn(try s.parse(text)) }
+        switch self {
+        case .bert(let s): return .bert(try s.parse(text))
+        case .cnn(let s): return .cnn(try s.parse(text))
+        case .mlp(let s): return .mlp(try s.parse(text))
+        }
     }
 
     public func encode(_ subnet: Subnet) -> [Int] {
         switch (self, subnet) {
         case (.bert(let s), .bert(let n)): return s.encode(n)
         case (.cnn(let s), .cnn(let n)): return s.encode(n)
+        case (.mlp(let s), .mlp(let n)): return s.encode(n)
         default: preconditionFailure("SubnetSpace.encode: a \(subnet) sub-network in a \(kind) space")
         }
     }
@@ -62,6 +81,10 @@ public enum SubnetSpace: Sendable, Equatable {
             if !elasticDepth { s.blockChoices = s.blockChoices.map { [$0.last!] } }
             if !elasticWidth { s.channelChoices = s.channelChoices.map { [$0.last!] } }
             return .cnn(s)
+        case .mlp(var s):
+            if !elasticDepth { s.layerChoices = [s.layerChoices.last!] }
+            if !elasticWidth { s.widthChoices = s.widthChoices.map { [$0.last!] } }
+            return .mlp(s)
         }
     }
 
@@ -78,6 +101,9 @@ public enum SubnetSpace: Sendable, Equatable {
                                         ffn: Array(repeating: pick(s.ffnChoices, i), count: l)))
             case .cnn(let s):
                 return .cnn(CNNSubnet(blocks: s.blockChoices.map { pick($0, i) }, channels: s.channelChoices.map { pick($0, i) }))
+            case .mlp(let s):
+                let l = pick(s.layerChoices, i)
+                return .mlp(MLPSubnet(layers: l, widths: s.widthChoices.prefix(l).map { pick($0, i) }))
             }
         }
         var seen = Set<Subnet>()
@@ -89,8 +115,10 @@ public enum SubnetSpace: Sendable, Equatable {
         switch (subnet, model) {
         case (nil, let b as BertClassifier): b.bert.activate(nil)
         case (nil, let c as ImageCNN): c.activate(nil)
+        case (nil, let m as ImageMLP): m.activate(nil)
         case (.bert(let s)?, let b as BertClassifier): b.bert.activate(s)
         case (.cnn(let s)?, let c as ImageCNN): c.activate(s)
+        case (.mlp(let s)?, let m as ImageMLP): m.activate(s)
         default: preconditionFailure("SubnetSpace.activate: \(String(describing: subnet)) does not fit a \(model.spec.kind.rawValue) classifier")
         }
     }
@@ -104,6 +132,8 @@ public enum SubnetSpace: Sendable, Equatable {
             return small
         case (.cnn(let s), let c as ImageCNN):
             return try c.extract(s)
+        case (.mlp(let s), let m as ImageMLP):
+            return try m.extract(s)
         default:
             throw TuneError("sub-network \(subnet.json) does not fit a \(model.spec.kind.rawValue) classifier")
         }
@@ -117,6 +147,7 @@ public enum SubnetSpace: Sendable, Equatable {
             let p = bertCost(s, config: b.bert.config, sequenceLength: sequenceLength, withPooler: b.bert.pooler != nil)
             return (p.macs, p.params + b.classifier.parameterCount)
         case (.cnn(let s), let c as ImageCNN): return c.cost(s)
+        case (.mlp(let s), let m as ImageMLP): return m.cost(s)
         default: preconditionFailure("SubnetSpace.cost: \(subnet.json) does not fit a \(model.spec.kind.rawValue) classifier")
         }
     }
@@ -157,7 +188,11 @@ public struct SubnetsFile: Sendable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         let spaceData: Data
-        switch space { case .bert(let s): spaceData = try e.encode(s); case .cnn(let s): spaceData = try e.encode(s) }
+        switch space {
+        case .bert(let s): spaceData = try e.encode(s)
+        case .cnn(let s): spaceData = try e.encode(s)
+        case .mlp(let s): spaceData = try e.encode(s)
+        }
         var named: [String: Any] = [:]
         for (k, v) in self.named { named[k] = try object(v) }
         let obj: [String: Any] = ["kind": space.kind, "training": training, "space": try JSONSerialization.jsonObject(with: spaceData), "named": named]
@@ -176,6 +211,7 @@ public struct SubnetsFile: Sendable {
             switch kind {
             case "bert": space = .bert(try JSONDecoder().decode(BertSearchSpace.self, from: spaceData))
             case "cnn": space = .cnn(try JSONDecoder().decode(CNNSearchSpace.self, from: spaceData))
+            case "mlp": space = .mlp(try JSONDecoder().decode(MLPSearchSpace.self, from: spaceData))
             default: throw TuneError("\(url.path): unknown kind \"\(kind)\"")
             }
         } catch let e as TuneError { throw e } catch { throw TuneError("\(url.path): bad search space (\(error))") }

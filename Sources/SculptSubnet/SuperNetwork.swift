@@ -183,7 +183,7 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
         network = CNNSuperNetwork(cnn: cnn, reorder: reorder == .magnitude || (reorder == .auto && !elastic),
                                   calibration: calibration, weightsDirectory: finalDir)
     case .mlp:
-        throw SuperNetworkError("\(run.path): an MLP run has no elastic dimensions to search (train --model cnn or a BERT model)")
+        throw SuperNetworkError("\(run.path): an MLP run; the search has BERT and CNN super-networks only (sculpt subnets/extract work on MLP runs)")
     }
     var validation: ClassificationData? = nil
     var source = "none"

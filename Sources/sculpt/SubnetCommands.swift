@@ -65,20 +65,24 @@ struct Extract: ParsableCommand {
 }
 
 struct Prune: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros) or structured heads/channels with a recovery fine-tune.")
+    static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros), iterative magnitude pruning with rewinding, or structured heads/channels with a recovery fine-tune.")
     @Argument(help: "A run directory.") var runDir: String
-    @Option(help: "magnitude or structured.") var method: String
+    @Option(help: "magnitude, imp or structured.") var method: String
     @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double
     @Option(help: "Magnitude: global (one threshold over all layers) or layer (the same fraction in each).") var scope: String = "global"
     @Option(help: "Output directory (default RUN_DIR/pruned-METHOD).") var out: String?
     @Option(help: "Structured: epochs of recovery fine-tuning.") var recoveryEpochs: Int = 1
+    @Option(help: "IMP: rounds removing equal fractions of the remaining weights (default: rounds of 20 % until --sparsity).") var rounds: Int?
+    @Option(help: "IMP: the run's optimiser step every round rewinds to (default 5 % of its steps; 0: the initialisation).") var rewindStep: Int?
+    @Option(help: "IMP: epochs of each round's retraining (default: the run's).") var epochs: Int?
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
             try Pruning.run(run: URL(fileURLWithPath: runDir), method: method, sparsity: sparsity, scope: scope,
-                            out: out.map { URL(fileURLWithPath: $0) }, recoveryEpochs: recoveryEpochs, progress: json ? nil : ProgressDisplay())
+                            out: out.map { URL(fileURLWithPath: $0) }, recoveryEpochs: recoveryEpochs,
+                            imp: IMPOptions(rounds: rounds, rewindStep: rewindStep, epochs: epochs), progress: json ? nil : ProgressDisplay())
         }
         if json { print(jsonLine(r)); return }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.2f %%", $0 * 100) } ?? "-" }
@@ -86,6 +90,10 @@ struct Prune: ParsableCommand {
             ["accuracy (validation)", pct(r.accuracyBefore), pct(r.accuracyAfter)],
             ["latency ms (\(r.latencyInput))", String(format: "%.2f", r.latencyBeforeMilliseconds), String(format: "%.2f", r.latencyAfterMilliseconds)],
         ]))
+        if let rounds = r.rounds {
+            print(table(["round", "sparsity", "accuracy", "model"],
+                        rounds.map { ["\($0.round)", String(format: "%.1f %%", $0.sparsity * 100), pct($0.accuracy), $0.directory] }))
+        }
         print(String(format: "%@ pruning (%@): %.1f %% removed; model in %@", r.method, r.scope, r.achievedSparsity * 100, r.directory))
         print(r.note)
     }

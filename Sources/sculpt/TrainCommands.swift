@@ -53,6 +53,7 @@ struct Train: ParsableCommand {
     @Option(help: "Gates: kept fraction of MACs to reach.") var targetMacs: Double?
     @Option(help: "Gates: kept fraction of parameters to reach.") var targetParams: Double?
     @Option(help: "Start from the weights of this run (or saved classifier) instead of a fresh initialisation.") var initFrom: String?
+    @Option(help: "Full: 0/1 masks (safetensors by parameter name); masked weights stay exactly zero.") var masks: String?
 
     func run() throws {
         var c = TrainConfig()
@@ -75,7 +76,7 @@ struct Train: ParsableCommand {
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
         if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
         if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }
-        if let initFrom { c.initFrom = initFrom }
+        if let initFrom { c.initFrom = initFrom }; if let masks { c.masks = masks }
 
         let monitor = InterruptMonitor()
         let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))

@@ -61,6 +61,41 @@ final class CNNSubnetTests: XCTestCase {
         }
     }
 
+    /// A CNN with some stage channels gated off computes what the dense sub-network without
+    /// them computes, once the kept channels are permuted to the front.
+    func testClosedChannelGatesEqualTheExtractedSubnetwork() throws {
+        let cnn = makeCNN()
+        cnn.train()
+        withoutGradients { _ = cnn.logits(images(16, seed: 5)) }
+        var r = SeededRNG(seed: 8)
+        for bn in batchNorms(cnn) {
+            bn.weight.value = Tensor.randomUniform(bn.weight.value.shape, low: 0.5, high: 1.5, using: &r)
+            bn.bias.value = Tensor.randomUniform(bn.bias.value.shape, low: -0.5, high: 0.5, using: &r)
+        }
+        cnn.eval()
+        let input = images(6, seed: 21)
+        let ungated = withoutGradients { cnn.logits(input) }.value
+        let kept: [[Int]] = [[1, 4, 6], [0, 3, 5, 9, 10, 15]]
+        let gates = cnn.stageChannels.enumerated().map { s, n in
+            UnitGate(units: n, unitSize: 1, initial: 0.2)
+        }
+        for (s, k) in kept.enumerated() { for j in k { gates[s].scores.value[flat: j] = 0.9 } }
+        cnn.setChannelGates(gates)
+        XCTAssertTrue(cnn.namedParameters().contains { $0.name == "stages.0.bn1.output_gate" })
+        let gated = withoutGradients { cnn.logits(input) }.value
+        var effect: Float = 0
+        for i in 0..<gated.count { effect = max(effect, abs(gated[flat: i] - ungated[flat: i])) }
+        XCTAssertGreaterThan(effect, 1e-2, "closing gates must change the output")
+        cnn.permuteStageChannels(kept.enumerated().map { s, k in k + (0..<cnn.stageChannels[s]).filter { !k.contains($0) } })
+        // Gates follow their channels: still the same function with the gates permuted too.
+        cnn.setChannelGates(nil)
+        let subnet = CNNSubnet(blocks: cnn.stageBlocks, channels: kept.map(\.count))
+        let small = try cnn.extract(subnet)
+        small.eval()
+        let out = withoutGradients { small.logits(input) }.value
+        for i in 0..<gated.count { XCTAssertEqual(out[flat: i], gated[flat: i], accuracy: 1e-4) }
+    }
+
     func testRecalibrationAveragesBatchStatistics() {
         let bn = BatchNorm2d(4)
         bn.activeChannels = 2

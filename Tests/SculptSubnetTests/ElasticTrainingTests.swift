@@ -162,6 +162,45 @@ final class GatesTrainingTests: XCTestCase {
     }
 }
 
+final class CNNGatesTrainingTests: XCTestCase {
+    func testCNNChannelGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.method = "gates"; c.targetMacs = 0.4; c.width = 8; c.depth = 2; c.epochs = 15
+        let r = try SubnetTraining.run(c)
+        XCTAssertEqual(r.outcome, .completed)
+        let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
+        XCTAssertEqual(summary.keptFraction, 0.4, accuracy: 0.15, "kept \(summary.keptFraction)")
+        XCTAssertGreaterThanOrEqual(summary.keptFraction, 0.4)
+        XCTAssertLessThanOrEqual(summary.extractionMaxAbsDifference, 1e-4)
+        // final/ is the dense extracted CNN: the gated channels, no gate parameters.
+        let final = try XCTUnwrap(ClassifierStore.load(r.runDirectory).model as? ImageCNN)
+        XCTAssertFalse(final.namedParameters().contains { $0.name.contains("gate") })
+        let gated = try JSONDecoder().decode(CNNSubnet.self, from: Data(summary.subnet.utf8))
+        XCTAssertEqual(final.stageChannels, gated.channels)
+        XCTAssertTrue(gated.channels[0] < 8 || gated.channels[1] < 16, gated.json)
+        let listing = try RunSubnets.list(r.runDirectory)
+        XCTAssertEqual(try XCTUnwrap(listing.subnets.first { $0.name == "gated" }).subnet, gated.json)
+        let e = try RunSubnets.extract(run: r.runDirectory, subnet: "gated", out: dir.appendingPathComponent("gated"))
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+        // The extracted model is what the run reports, and it learnt the easy task.
+        let acc = try Evaluation.evaluate(modelOrRun: dir.appendingPathComponent("gated"), data: data).accuracy
+        XCTAssertGreaterThan(acc, 0.6)
+        XCTAssertEqual(try Evaluation.evaluate(modelOrRun: r.runDirectory, data: data).accuracy, acc)
+    }
+
+    func testGatesRefuseAnMLP() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var c = ElasticTrainingTests.cnnConfig(data: try ElasticTrainingTests.idx(in: dir), out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.model = "mlp"; c.method = "gates"; c.targetMacs = 0.5
+        XCTAssertThrowsError(try SubnetTraining.run(c)) { XCTAssertTrue("\($0)".contains("mlp"), "\($0)") }
+    }
+}
+
 final class PruningTests: XCTestCase {
     func testMagnitudeMasksAreExactGlobalAndPerLayer() {
         let a = Variable(Tensor(shape: [2, 2], data: [0.1, -0.5, 0.3, 2])), b = Variable(Tensor(shape: [1, 4], data: [-0.05, 1, 0.2, -0.01]))
@@ -197,6 +236,99 @@ final class PruningTests: XCTestCase {
         XCTAssertGreaterThan(s.achievedSparsity, 0.5)
         let pruned = try ClassifierStore.load(URL(fileURLWithPath: s.directory)).model as! ImageCNN
         XCTAssertEqual(pruned.stageChannels, [4, 8])
-        XCTAssertThrowsError(try Pruning.run(run: run, method: "imp", sparsity: 0.5))
+        // A plain run (no subnets.json) offers the standard space over its leading slices.
+        let listing = try RunSubnets.list(run)
+        XCTAssertEqual(listing.training, "none")
+        XCTAssertEqual(listing.subnets.map(\.name), ["min", "max"])
+        let e = try RunSubnets.extract(run: run, subnet: #"{"blocks": 1, "channels": [4, 8]}"#, out: dir.appendingPathComponent("plain-extract"))
+        XCTAssertLessThanOrEqual(e.maxAbsDifference, 1e-4)
+        XCTAssertThrowsError(try Pruning.run(run: run, method: "lottery", sparsity: 0.5)) { XCTAssertTrue("\($0)".contains("--method"), "\($0)") }
+    }
+
+    func testIMPScheduleRemovesTwentyPercentOfTheRemainingPerRound() {
+        let s = Pruning.impSchedule(sparsity: 0.5, rounds: nil)
+        XCTAssertEqual(s.count, 4)
+        for (a, b) in zip(s, [0.2, 0.36, 0.488, 0.5]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        let two = Pruning.impSchedule(sparsity: 0.36, rounds: nil)
+        XCTAssertEqual(two.count, 2); XCTAssertEqual(two[0], 0.2, accuracy: 1e-12); XCTAssertEqual(two[1], 0.36)
+        XCTAssertEqual(Pruning.impSchedule(sparsity: 0.1, rounds: nil), [0.1])
+        let g = Pruning.impSchedule(sparsity: 0.75, rounds: 2)
+        XCTAssertEqual(g[0], 0.5, accuracy: 1e-12); XCTAssertEqual(g[1], 0.75)
+    }
+
+    /// Masks already pruned are pruned first: a later, sparser mask never revives an entry.
+    func testMagnitudeMasksNestWithAPreviousMask() {
+        let a = Variable(Tensor(shape: [1, 4], data: [0.1, 5, 3, 4]))
+        let previous = ["a": Tensor(shape: [1, 4], data: [1, 0, 1, 1])]
+        XCTAssertEqual(Pruning.magnitudeMasks([("a", a)], sparsity: 0.5, global: true, previous: previous)["a"]!,
+                       Tensor(shape: [1, 4], data: [0, 0, 1, 1]))
+    }
+
+    func testIterativeMagnitudePruningWithRewinding() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
+        c.method = "full"; c.width = 4; c.depth = 1; c.weightDecay = 0.1   // decay must not move pruned weights
+        c.checkpointEvery = 0
+        let dense = try Trainer.run(c)
+        let run = dir.appendingPathComponent("run")
+        let k = 3
+        let out = dir.appendingPathComponent("imp")
+        let r = try Pruning.run(run: run, method: "imp", sparsity: 0.5, out: out, imp: IMPOptions(rewindStep: k))
+        let rounds = try XCTUnwrap(r.rounds)
+        XCTAssertEqual(rounds.map(\.round), [0, 1, 2, 3, 4])
+        for (round, target) in zip(rounds.dropFirst(), [0.2, 0.36, 0.488, 0.5]) { XCTAssertEqual(round.sparsity, target, accuracy: 0.01) }
+        XCTAssertEqual(r.achievedSparsity, 0.5, accuracy: 0.01)
+        XCTAssertEqual(rounds[0].accuracy, dense.validation?.accuracy)
+        XCTAssertNotNil(rounds.last!.accuracy)
+
+        // The rewind weights are the run's own weights after k steps: a run of the same recipe
+        // stopped with a checkpoint at step k holds the same tensors.
+        var probe = c
+        probe.out = dir.appendingPathComponent("probe").path
+        probe.checkpointEvery = k
+        _ = try Trainer.run(probe, hooks: TrainHooks(abandonAfterStep: k))
+        let checkpoint = try SafeTensorsFile(url: RunDirectory(dir.appendingPathComponent("probe")).lastCheckpoint)
+        let rewind = try SafeTensorsFile(url: out.appendingPathComponent("rewind.safetensors"))
+        XCTAssertFalse(rewind.names.isEmpty)
+        for n in rewind.names { XCTAssertEqual(try rewind.tensor(n), try checkpoint.tensor("model." + n), n) }
+
+        var previous: [String: Tensor]? = nil
+        for i in 1...4 {
+            let roundDir = out.appendingPathComponent("round-\(i)")
+            let masks = try SafeTensorsFile(url: roundDir.appendingPathComponent("masks.safetensors"))
+            let start = try SafeTensorsFile(url: roundDir.appendingPathComponent("start/model.safetensors"))
+            let trained = try SafeTensorsFile(url: URL(fileURLWithPath: rounds[i].directory).appendingPathComponent("model.safetensors"))
+            XCTAssertTrue(masks.names.contains("stem.0.weight") && !masks.names.contains { $0.hasPrefix("classifier.") })
+            var current: [String: Tensor] = [:]
+            var moved = 0
+            for n in masks.names {
+                let m = try masks.tensor(n), s = try start.tensor(n), w = try trained.tensor(n), rw = try rewind.tensor(n)
+                current[n] = m
+                for j in 0..<m.count {
+                    if m[flat: j] == 0 {
+                        // Pruned: exactly +0 at the start and after training with weight decay.
+                        XCTAssertEqual(s[flat: j].bitPattern, 0); XCTAssertEqual(w[flat: j].bitPattern, 0)
+                    } else {
+                        // Kept: rewound to the step-k value, then trained.
+                        XCTAssertEqual(s[flat: j], rw[flat: j])
+                        if w[flat: j] != s[flat: j] { moved += 1 }
+                    }
+                    // Nested: nothing pruned earlier comes back.
+                    if let p = previous?[n], p[flat: j] == 0 { XCTAssertEqual(m[flat: j], 0, "\(n)[\(j)] revived in round \(i)") }
+                }
+            }
+            XCTAssertGreaterThan(moved, 0, "round \(i) trained nothing")
+            previous = current
+        }
+        let last = try SafeTensorsFile(url: out.appendingPathComponent("masks.safetensors"))
+        for n in last.names { XCTAssertEqual(try last.tensor(n), previous![n]) }
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: r.directory), data: data))
+        // Bad input is refused naming the flag.
+        XCTAssertThrowsError(try Pruning.run(run: run, method: "imp", sparsity: 0.5, out: dir.appendingPathComponent("x"), imp: IMPOptions(rewindStep: 999))) {
+            XCTAssertTrue("\($0)".contains("--rewind-step"), "\($0)")
+        }
     }
 }

@@ -23,6 +23,9 @@ public struct ClassifierSpec: Codable, Sendable, Equatable {
     /// [width, 2·width] × depth (an extracted sub-network); nil in older files.
     public var stageChannels: [Int]? = nil
     public var stageBlocks: [Int]? = nil
+    /// MLP: per-layer hidden units when they are not `depth` × `width` (an extracted
+    /// sub-network); nil in older files.
+    public var hiddenWidths: [Int]? = nil
     public var imageHeight: Int = 0
     public var imageWidth: Int = 0
     /// BERT: "mean" (attention-masked mean of the last hidden state) or "cls" (first token).

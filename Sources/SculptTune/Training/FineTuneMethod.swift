@@ -98,6 +98,12 @@ final class MethodRunner {
         switch method {
         case .full, .elastic, .gates:
             model.setTrainable(true)
+            if let path = config.masks {
+                // Fixed pruning masks (IMP rounds): zeros stay exactly zero, checkpoints included.
+                let masks = try WeightMasks.read(URL(fileURLWithPath: path), for: model)
+                WeightMasks.apply(masks, to: model)
+                optimizer.updateMasks = masks
+            }
         case .bitfit:
             model.setTrainable(false)
             model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasPrefix("classifier.") }
@@ -159,13 +165,11 @@ final class MethodRunner {
         optimizer.updateMasks = diff.prepareSparseTraining(model) { $0.hasPrefix("classifier.") }
     }
 
-    /// Zeroes the gradient of unselected entries, so clipping sees only what trains.
+    /// Zeroes the gradient of unselected (LT-SFT) or pruned (`--masks`) entries, so clipping
+    /// sees only what trains.
     func maskGradients(_ optimizer: AdamW) {
-        guard support != nil else { return }
-        for (n, p) in model.namedParameters() {
-            guard let m = optimizer.updateMasks[n] else { continue }
-            p.grad?.withUnsafeMutablePointer { gp in m.withUnsafePointer { mp in for i in 0..<m.count { gp[i] *= mp[i] } } }
-        }
+        guard !optimizer.updateMasks.isEmpty else { return }
+        WeightMasks.maskGradients(optimizer.updateMasks, of: model)
     }
 
     /// The learning rate at `step` of a run of `totalSteps`: `lr` under the schedule; the

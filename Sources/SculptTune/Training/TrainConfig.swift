@@ -72,6 +72,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Start from the weights of this run's `final/` (or a saved image classifier) instead of
     /// a fresh initialisation: elastic fine-tuning of a trained CNN, recovery fine-tunes.
     public var initFrom: String? = nil
+    /// `full` only: 0/1 masks (safetensors, parameter names) fixing pruned weights at zero
+    /// (`WeightMasks`); iterative magnitude pruning trains its rounds with them.
+    public var masks: String? = nil
 
     public init() {}
 
@@ -84,7 +87,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
-        case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from"
+        case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from", masks
     }
 
     /// Missing keys keep their defaults, so a config file names only what it changes.
@@ -111,6 +114,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        masks = try c.decodeIfPresent(String.self, forKey: .masks)
     }
 
     /// Reads a YAML (or JSON, which is YAML) config; unknown keys are an error naming them,
@@ -162,6 +166,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["magnitude", "taylor", "none"].contains(importance) { try fail("--importance must be magnitude, taylor or none, got \"\(importance)\"") }
         if targetMacs < 0 || targetMacs >= 1 || targetParams < 0 || targetParams >= 1 { try fail("--target-macs and --target-params must be in (0, 1) (0: not set)") }
         if method == "gates" && (targetMacs > 0) == (targetParams > 0) { try fail("--method gates needs exactly one of --target-macs or --target-params") }
+        if masks != nil && method != "full" { try fail("--masks applies to --method full, got \"\(method)\"") }
         _ = try FineTuneMethod(config: self)
     }
 }
