@@ -33,11 +33,11 @@ out = os.path.join(tmp, "sculpt.safetensors")
 subprocess.run([args.sculpt, "embed", args.merged, "--texts-file", texts_file, "--hidden", "--out", out], check=True)
 ref = load_file(out)
 
-model, info = BertModel.from_pretrained(args.merged, add_pooling_layer=False, output_loading_info=True)
+model, info = BertModel.from_pretrained(args.merged, output_loading_info=True)
 model.eval()
 # Per-task tensors (task_<i>.*) are not part of the encoder: transformers reports them as unexpected.
 unexpected = [k for k in info["unexpected_keys"] if not k.startswith("task_")]
-missing = [k for k in info["missing_keys"] if not k.startswith("pooler.")]
+missing = info["missing_keys"]
 tok = BertTokenizerFast.from_pretrained(args.merged)
 enc = tok(texts, padding=True, return_tensors="pt")
 with torch.no_grad():
@@ -46,7 +46,7 @@ ids_equal = torch.equal(enc["attention_mask"].to(ref["attention_mask"].dtype), r
 diff = (hidden - ref["last_hidden_state"]).abs().max().item()
 effect = None
 if args.base:
-    base = BertModel.from_pretrained(args.base, add_pooling_layer=False).eval()
+    base = BertModel.from_pretrained(args.base).eval()
     with torch.no_grad():
         effect = (base(**enc).last_hidden_state - hidden).abs().max().item()
 print(f"transformers loads {args.merged}: missing {missing or 'none'}, unexpected {unexpected or 'none'}")
