@@ -40,9 +40,14 @@ config ties-0.5 ties "density: 0.5, lambda: 1.0" 1 1
 config dare_linear-0.5 dare_linear "density: 0.5, lambda: 1.0, seed: 0" 1 1
 config dare_ties-0.5 dare_ties "density: 0.5, lambda: 1.0, seed: 0" 1 1
 config magnitude_prune-0.5 magnitude_prune "density: 0.5, lambda: 1.0" 1 1
+config ta-w0.3-1.0 task_arithmetic "lambda: 1.0" 0.3 1
+config ta-w0.5-1.0 task_arithmetic "lambda: 1.0" 0.5 1
 config ta-w0.6-1.0 task_arithmetic "lambda: 1.0" 0.6 1
+config lines-1.0-a0.5-w0.6-1.0 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" 0.6 1
 config ties-0.5-w0.5-1.0 ties "density: 0.5, lambda: 1.0" 0.5 1
 config ties-0.5-w0.6-1.0 ties "density: 0.5, lambda: 1.0" 0.6 1
+config ties-0.5-w0.7-1.0 ties "density: 0.5, lambda: 1.0" 0.7 1
+config ties-0.3-w0.6-1.0 ties "density: 0.3, lambda: 1.0" 0.6 1
 
 for y in "$OUT"/*.yaml; do
   n=$(basename "$y" .yaml)
