@@ -223,7 +223,8 @@ final class MergeEngineTests: XCTestCase {
             }
         }
         let out = root.appendingPathComponent("out")
-        _ = try Merge.run(try MergeConfig.parse("merge_method: task_arithmetic\nbase_model: \(b.path)\nmodels: [\(f0.path), \(f1.path), \(f2.path)]"), out: out)
+        let report = try Merge.run(try MergeConfig.parse("merge_method: task_arithmetic\nbase_model: \(b.path)\nmodels: [\(f0.path), \(f1.path), \(f2.path)]"), out: out)
+        XCTAssertEqual(report.headDirectories, ["heads/task_0", "heads/task_2"])
         let heads = out.appendingPathComponent("heads")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: heads.path).sorted(), ["task_0", "task_2"])
         for (key, data) in files {
