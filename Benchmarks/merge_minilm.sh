@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Merging two real fine-tunes (not run by CI: about 20 minutes on 2 shared cores).
+# Merging two real fine-tunes (not run by CI: about 30 merges and 60 evaluations, ~30 minutes on 2 shared cores).
 #
 # MiniLM fine-tuned separately on fortunes/topics (task 0) and fortunes/everyday (task 1) with
 # the same recipe (`sculpt train --method full`, see each run's run.json), merged by every
@@ -77,6 +77,9 @@ merge() {
 
 # λ = 0 is the pre-trained encoder under each task's own head: the floor a merge must beat.
 merge ta-0.0 task_arithmetic "lambda: 0.0"
+# One task vector alone (the other's weight 0): each head on its own encoder, the other's on it.
+merge only-topics task_arithmetic "lambda: 1.0" "weight: 1.0" "weight: 0.0"
+merge only-everyday task_arithmetic "lambda: 1.0" "weight: 0.0" "weight: 1.0"
 merge linear linear "normalize: true"
 for l in 0.5 0.7 1.0; do merge ta-$l task_arithmetic "lambda: $l"; done
 # LiNeS at the task-arithmetic λ: shallow layers (and embeddings) scaled by α, the last by α+β.
@@ -89,13 +92,17 @@ merge dare_ties-d0.5 dare_ties "lambda: 1.0, seed: 0" "density: 0.5"
 merge magnitude_prune-d0.5 magnitude_prune "lambda: 1.0" "density: 0.5"
 # The topics task vector is 1.4x the everyday one (3.15 vs 2.18 in L2; 288 vs 84 steps) and the
 # equal-weight merges lose mostly on everyday: per-model weights shift the balance.
+merge ta-w0.3,1 task_arithmetic "lambda: 1.0" "weight: 0.3" "weight: 1.0"
 merge ta-w0.5,1 task_arithmetic "lambda: 1.0" "weight: 0.5" "weight: 1.0"
 merge ta-w0.6,0.8 task_arithmetic "lambda: 1.0" "weight: 0.6" "weight: 0.8"
 merge ta-w0.6,1 task_arithmetic "lambda: 1.0" "weight: 0.6" "weight: 1.0"
-merge lines-w0.6,1 lines "lambda: 1.0, alpha: 0.8, beta: 0.4" "weight: 0.6" "weight: 1.0"
+merge lines-w0.6,1-a0.5-b0.5 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" "weight: 0.6" "weight: 1.0"
+merge lines-w0.6,1-a0.8-b0.4 lines "lambda: 1.0, alpha: 0.8, beta: 0.4" "weight: 0.6" "weight: 1.0"
 merge ties-d0.2-w0.5,1 ties "lambda: 1.0" "density: 0.2, weight: 0.5" "density: 0.2, weight: 1.0"
 merge ties-d0.3-w0.5,1 ties "lambda: 1.0" "density: 0.3, weight: 0.5" "density: 0.3, weight: 1.0"
+merge ties-d0.3-w0.6,1 ties "lambda: 1.0" "density: 0.3, weight: 0.6" "density: 0.3, weight: 1.0"
 merge ties-d0.3-w0.4,1-l1.1 ties "lambda: 1.1" "density: 0.3, weight: 0.4" "density: 0.3, weight: 1.0"
+for w in 0.5 0.6 0.7; do merge ties-d0.5-w$w,1 ties "lambda: 1.0" "density: 0.5, weight: $w" "density: 0.5, weight: 1.0"; done
 merge dare_ties-d0.3-w0.5,1 dare_ties "lambda: 1.0, seed: 0" "density: 0.3, weight: 0.5" "density: 0.3, weight: 1.0"
 
 python3 - "$RESULTS" <<'EOF'
