@@ -1,6 +1,6 @@
 #!/bin/sh
-# The README's topics + everyday merge table: merges two fine-tunes of one base with each
-# config below and evaluates the merged encoder under each task's head.
+# The README's topics + everyday merge tables (every row of both): merges two fine-tunes of
+# one base with each config below and evaluates the merged encoder under each task's head.
 #
 #   scripts/merge_fortunes.sh SCULPT BASE TOPICS_RUN EVERYDAY_RUN OUT_DIR
 #
@@ -31,6 +31,9 @@ config base task_arithmetic "lambda: 0.0" 1 1
 config only-topics task_arithmetic "lambda: 1.0" 1 0
 config only-everyday task_arithmetic "lambda: 1.0" 0 1
 config linear linear "normalize: true" 1 1
+config linear-w0.525-0.475 linear "normalize: true" 0.525 0.475
+config linear-w0.55-0.45 linear "normalize: true" 0.55 0.45
+config linear-w0.6-0.4 linear "normalize: true" 0.6 0.4
 config ta-0.7 task_arithmetic "lambda: 0.7" 1 1
 config ta-1.0 task_arithmetic "lambda: 1.0" 1 1
 config lines-0.7-a0.5 lines "lambda: 0.7, alpha: 0.5, beta: 0.5" 1 1
@@ -44,6 +47,7 @@ config ta-w0.3-1.0 task_arithmetic "lambda: 1.0" 0.3 1
 config ta-w0.5-1.0 task_arithmetic "lambda: 1.0" 0.5 1
 config ta-w0.6-1.0 task_arithmetic "lambda: 1.0" 0.6 1
 config lines-1.0-a0.5-w0.6-1.0 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" 0.6 1
+config lines-1.0-a0.5-w0.6-0.4 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" 0.6 0.4
 config ties-0.5-w0.5-1.0 ties "density: 0.5, lambda: 1.0" 0.5 1
 config ties-0.5-w0.6-1.0 ties "density: 0.5, lambda: 1.0" 0.6 1
 config ties-0.5-w0.7-1.0 ties "density: 0.5, lambda: 1.0" 0.7 1
