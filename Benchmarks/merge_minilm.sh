@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Merging two real fine-tunes (not run by CI: about 30 merges and 60 evaluations, ~30 minutes on 2 shared cores).
+# Merging two real fine-tunes (not run by CI: 33 merges and 66 evaluations, ~30 minutes on 2 shared cores).
 #
 # MiniLM fine-tuned separately on fortunes/topics (task 0) and fortunes/everyday (task 1) with
 # the same recipe (`sculpt train --method full`, see each run's run.json), merged by every
@@ -7,9 +7,11 @@
 # with the head of its task (`sculpt eval MERGED --task N`). Prints a markdown table: accuracy
 # on each task and as a fraction of the single-task model's, best merge (by the smaller
 # fraction) marked. LiNeS rows use the same λ as a task-arithmetic row.
+# EVERYDAY_RUN=../runs/everyday-lpft gives the README's second table (everyday as LP-FT).
 #
 #   Benchmarks/merge_minilm.sh                # SCULPT=path/to/sculpt (default .build/release/sculpt)
 #   TOPICS_RUN=… EVERYDAY_RUN=… OUT=… THREADS=… Benchmarks/merge_minilm.sh
+#   ONLY='^(linear|ta-1.0)$' Benchmarks/merge_minilm.sh   # only the merges whose name matches
 #
 # Merged models are deleted after their evaluation (KEEP=1 keeps them); the results stay in
 # $OUT/results.jsonl, the configs in $OUT/configs/.
@@ -22,6 +24,7 @@ EVERYDAY_RUN=${EVERYDAY_RUN:-../runs/everyday-full}
 OUT=${OUT:-../runs/merge-minilm}
 THREADS=${THREADS:-2}
 KEEP=${KEEP:-0}
+ONLY=${ONLY:-}
 BASE=$SHARED/models/all-MiniLM-L6-v2
 DATA=$SHARED/datasets/fortunes
 TOPICS_TEST=$DATA/topics.test.jsonl
@@ -52,6 +55,7 @@ merge() {
   local name=$1 method=$2 global=$3 pt=${4:-}
   local pe=${5:-$pt}
   local cfg=$OUT/configs/$name.yaml dir=$OUT/$name per
+  if [ -n "$ONLY" ] && ! [[ $name =~ $ONLY ]]; then return 0; fi
   if [ "$pt" = "$pe" ]; then per=${pt:+per model: $pt}; else per="topics: $pt; everyday: $pe"; fi
   {
     echo "merge_method: $method"
@@ -81,6 +85,7 @@ merge ta-0.0 task_arithmetic "lambda: 0.0"
 merge only-topics task_arithmetic "lambda: 1.0" "weight: 1.0" "weight: 0.0"
 merge only-everyday task_arithmetic "lambda: 1.0" "weight: 0.0" "weight: 1.0"
 merge linear linear "normalize: true"
+for w in 0.525,0.475 0.55,0.45 0.6,0.4; do merge linear-w$w linear "normalize: true" "weight: ${w%,*}" "weight: ${w#*,}"; done
 for l in 0.5 0.7 1.0; do merge ta-$l task_arithmetic "lambda: $l"; done
 # LiNeS at the task-arithmetic λ: shallow layers (and embeddings) scaled by α, the last by α+β.
 merge lines-1.0-a0.5-b0.5 lines "lambda: 1.0, alpha: 0.5, beta: 0.5"
@@ -98,6 +103,7 @@ merge ta-w0.6,0.8 task_arithmetic "lambda: 1.0" "weight: 0.6" "weight: 0.8"
 merge ta-w0.6,1 task_arithmetic "lambda: 1.0" "weight: 0.6" "weight: 1.0"
 merge lines-w0.6,1-a0.5-b0.5 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" "weight: 0.6" "weight: 1.0"
 merge lines-w0.6,1-a0.8-b0.4 lines "lambda: 1.0, alpha: 0.8, beta: 0.4" "weight: 0.6" "weight: 1.0"
+merge lines-w0.6,0.4-a0.5-b0.5 lines "lambda: 1.0, alpha: 0.5, beta: 0.5" "weight: 0.6" "weight: 0.4"
 merge ties-d0.2-w0.5,1 ties "lambda: 1.0" "density: 0.2, weight: 0.5" "density: 0.2, weight: 1.0"
 merge ties-d0.3-w0.5,1 ties "lambda: 1.0" "density: 0.3, weight: 0.5" "density: 0.3, weight: 1.0"
 merge ties-d0.3-w0.6,1 ties "lambda: 1.0" "density: 0.3, weight: 0.6" "density: 0.3, weight: 1.0"
