@@ -15,6 +15,8 @@ public struct MergeReport: Codable, Sendable {
     public var copiedTensors = 0
     /// Per-task tensors kept under `task_<i>.<name>` (see `Merge`).
     public var keptHeads: [String] = []
+    /// Per-task head directories written (`heads/task_<i>`, a Sculpt run's head files).
+    public var headDirectories: [String] = []
     /// Most Float buffers (tensor-sized) held at once, and their bytes.
     public var peakBuffers = 0
     public var peakBufferBytes = 0
@@ -126,8 +128,10 @@ public enum Merge {
         }
     }
 
-    /// Copies the reference's config/tokenizer files and each model's head files.
-    static func copySideFiles(reference: URL, models: [URL], into dir: URL) throws {
+    /// Copies the reference's config/tokenizer files and each model's head files; returns the
+    /// head directories written (relative to `dir`).
+    @discardableResult
+    static func copySideFiles(reference: URL, models: [URL], into dir: URL) throws -> [String] {
         let fm = FileManager.default
         guard fm.fileExists(atPath: reference.appendingPathComponent("config.json").path) else {
             throw MergeError("\(reference.path): no config.json to copy into the merged model")
@@ -135,13 +139,16 @@ public enum Merge {
         for f in copiedFiles where fm.fileExists(atPath: reference.appendingPathComponent(f).path) {
             try fm.copyItem(at: reference.appendingPathComponent(f), to: dir.appendingPathComponent(f))
         }
+        var heads: [String] = []
         for (i, m) in models.enumerated() where fm.fileExists(atPath: m.appendingPathComponent("head.safetensors").path) {
             let h = dir.appendingPathComponent("heads/task_\(i)")
             try fm.createDirectory(at: h, withIntermediateDirectories: true)
             for f in headFiles where fm.fileExists(atPath: m.appendingPathComponent(f).path) {
                 try fm.copyItem(at: m.appendingPathComponent(f), to: h.appendingPathComponent(f))
             }
+            heads.append("heads/task_\(i)")
         }
+        return heads
     }
 }
 
@@ -347,7 +354,7 @@ struct TaskVectorMerge {
             meta["sculpt_task_\(j)"] = m.model
         }
         try writer.write(to: dir.appendingPathComponent("model.safetensors"), metadata: meta)
-        try Merge.copySideFiles(reference: referenceDir, models: modelDirs, into: dir)
+        report.headDirectories = try Merge.copySideFiles(reference: referenceDir, models: modelDirs, into: dir)
         report.peakBuffers = ledger.peak
         report.peakBufferBytes = ledger.peakBytes
         return report

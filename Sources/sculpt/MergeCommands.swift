@@ -23,6 +23,7 @@ struct MergeCommand: ParsableCommand {
             ["method", report.method], ["output", report.output],
             ["merged tensors", "\(report.mergedTensors)"], ["copied tensors", "\(report.copiedTensors)"],
             ["per-task heads kept", report.keptHeads.isEmpty ? "none" : report.keptHeads.joined(separator: ", ")],
+            ["per-task head dirs", report.headDirectories.isEmpty ? "none" : report.headDirectories.joined(separator: ", ")],
             ["peak tensor buffers", "\(report.peakBuffers) (\(String(format: "%.1f MB", Double(report.peakBufferBytes) / 1e6)))"],
             ["seconds", String(format: "%.2f", report.seconds)],
         ]

@@ -90,7 +90,8 @@ struct Train: ParsableCommand {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Accuracy and loss of a run's final model (or a saved classifier) on a labelled file.")
-    @Argument(help: "A run directory or its final/ directory.") var modelDir: String
+    @Argument(help: "A run directory, its final/ directory, or a merged model directory (with --task).") var modelDir: String
+    @Option(help: "A merged model's task: use the head in heads/task_<N>/ (N = the model's position in the merge config).") var task: Int?
     @Option(help: "Labelled data: JSONL/CSV text, an IDX images file or an MNIST directory (its t10k split).") var data: String
     @Option var batchSize: Int = 64
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
@@ -98,7 +99,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        let r = try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: modelDir), data: URL(fileURLWithPath: data), batchSize: batchSize, threads: threads)
+        let r = try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: modelDir), data: URL(fileURLWithPath: data), batchSize: batchSize, threads: threads, task: task)
         if json { print(jsonLine(r.summary)); return }
         print(table(["metric", "value"], [["accuracy", String(format: "%.4f", r.accuracy)], ["loss", String(format: "%.4f", r.loss)], ["examples", "\(r.examples)"]]))
     }
@@ -106,14 +107,15 @@ struct Eval: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The predicted label of each input text, one per line.")
-    @Argument(help: "A run directory or its final/ directory.") var modelDir: String
+    @Argument(help: "A run directory, its final/ directory, or a merged model directory (with --task).") var modelDir: String
+    @Option(help: "A merged model's task: use the head in heads/task_<N>/ (N = the model's position in the merge config).") var task: Int?
     @Option(help: "JSONL with the text field, or plain text one input per line.") var textsFile: String
     @Option var batchSize: Int = 64
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
 
     func run() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
-        for label in try Evaluation.predict(modelOrRun: URL(fileURLWithPath: modelDir), textsFile: URL(fileURLWithPath: textsFile), batchSize: batchSize, threads: threads) {
+        for label in try Evaluation.predict(modelOrRun: URL(fileURLWithPath: modelDir), textsFile: URL(fileURLWithPath: textsFile), batchSize: batchSize, threads: threads, task: task) {
             print(label)
         }
     }

@@ -207,6 +207,32 @@ final class MergeEngineTests: XCTestCase {
         XCTAssertNoThrow(try BertModel.load(directory: out))
     }
 
+    /// A Sculpt classifier's separate head files land in `heads/task_<i>/` (what `sculpt eval
+    /// --task i` reads); a model without them gets no directory.
+    func testRunHeadFilesAreCopiedPerTask() throws {
+        let (b, base) = try makeBase()
+        let (f0, _) = try makeFinetune("ft0", base: base, seed: 1)
+        let (f1, _) = try makeFinetune("ft1", base: base, seed: 2)
+        let (f2, _) = try makeFinetune("ft2", base: base, seed: 3)
+        var files: [String: Data] = [:]
+        for (i, f) in [f0, f2].enumerated() {
+            for name in Merge.headFiles {
+                let d = Data("\(name) of model \(i)".utf8)
+                try d.write(to: f.appendingPathComponent(name))
+                files["\(i == 0 ? 0 : 2)/\(name)"] = d
+            }
+        }
+        let out = root.appendingPathComponent("out")
+        let report = try Merge.run(try MergeConfig.parse("merge_method: task_arithmetic\nbase_model: \(b.path)\nmodels: [\(f0.path), \(f1.path), \(f2.path)]"), out: out)
+        XCTAssertEqual(report.headDirectories, ["heads/task_0", "heads/task_2"])
+        let heads = out.appendingPathComponent("heads")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: heads.path).sorted(), ["task_0", "task_2"])
+        for (key, data) in files {
+            let parts = key.split(separator: "/")
+            XCTAssertEqual(try Data(contentsOf: heads.appendingPathComponent("task_\(parts[0])/\(parts[1])")), data, key)
+        }
+    }
+
     func testRunDirectoryFinalIsAccepted() throws {
         let (b, base) = try makeBase()
         let (f1, _) = try makeFinetune("ft1", base: base, seed: 1)

@@ -38,4 +38,61 @@ final class TextTrainingTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("bad.jsonl:2: unknown label \"dogs\""), "\(e)")
         }
     }
+
+    /// A merged model directory (one encoder, `heads/task_<i>/` per task, as `sculpt merge`
+    /// writes it) evaluates with the chosen task's head and labels, and says when no task or
+    /// a missing one is chosen.
+    func testMergedDirectoryEvaluatesWithTheChosenTasksHead() throws {
+        let dir = SharedData.temporaryDirectory()
+        let model = try Fixtures.tinyBert(in: dir)
+        func run(_ name: String, _ a: String, _ b: String) throws -> (URL, URL) {
+            var lines = ""
+            for i in 0..<16 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"\(a)\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"\(b)\"}\n" }
+            let data = try Fixtures.write(lines, "\(name).jsonl", in: dir)
+            var c = TrainConfig()
+            c.model = model.path; c.data = data.path; c.out = dir.appendingPathComponent(name).path
+            c.epochs = 1; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+            return (try Trainer.run(c).runDirectory, data)
+        }
+        let (runA, dataA) = try run("a", "cats", "money")
+        let (runB, dataB) = try run("b", "yes", "no")
+        let merged = dir.appendingPathComponent("merged")
+        let fm = FileManager.default
+        try fm.createDirectory(at: merged, withIntermediateDirectories: true)
+        for f in ["config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+            try fm.copyItem(at: RunDirectory(runA).final.appendingPathComponent(f), to: merged.appendingPathComponent(f))
+        }
+        for (i, r) in [runA, runB].enumerated() {
+            let h = merged.appendingPathComponent("heads/task_\(i)")
+            try fm.createDirectory(at: h, withIntermediateDirectories: true)
+            for f in ["head.safetensors", "classifier.json", "labels.json"] {
+                try fm.copyItem(at: RunDirectory(r).final.appendingPathComponent(f), to: h.appendingPathComponent(f))
+            }
+        }
+        XCTAssertEqual(ClassifierStore.mergedTasks(merged), [0, 1])
+        XCTAssertEqual(ClassifierStore.mergedTasks(runA), [])
+
+        // Task 0 is run A's encoder and head: the same numbers as the run itself.
+        let a = try Evaluation.evaluate(modelOrRun: runA, data: dataA)
+        let m0 = try Evaluation.evaluate(modelOrRun: merged, data: dataA, task: 0)
+        XCTAssertEqual(m0.accuracy, a.accuracy)
+        XCTAssertEqual(m0.loss, a.loss)
+        // Task 1 reads B's labels (A's data has labels B does not know) and B's head.
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: merged, data: dataB, task: 1))
+        XCTAssertThrowsError(try Evaluation.evaluate(modelOrRun: merged, data: dataA, task: 1)) { e in
+            XCTAssertTrue("\(e)".contains("unknown label \"cats\""), "\(e)")
+        }
+        let texts = try Fixtures.write("a cat on a mat\nstocks fell\n", "texts.txt", in: dir)
+        XCTAssertTrue(try Evaluation.predict(modelOrRun: merged, textsFile: texts, task: 1).allSatisfy { ["yes", "no"].contains($0) })
+
+        XCTAssertThrowsError(try Evaluation.evaluate(modelOrRun: merged, data: dataA)) { e in
+            XCTAssertTrue("\(e)".contains("tasks 0, 1") && "\(e)".contains("--task"), "\(e)")
+        }
+        XCTAssertThrowsError(try Evaluation.evaluate(modelOrRun: merged, data: dataA, task: 2)) { e in
+            XCTAssertTrue("\(e)".contains("--task 2") && "\(e)".contains("tasks 0, 1 only"), "\(e)")
+        }
+        XCTAssertThrowsError(try Evaluation.evaluate(modelOrRun: runA, data: dataA, task: 0)) { e in
+            XCTAssertTrue("\(e)".contains("not a merged model"), "\(e)")
+        }
+    }
 }

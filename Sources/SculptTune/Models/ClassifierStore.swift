@@ -147,17 +147,47 @@ public enum ClassifierStore {
         }
     }
 
-    /// A saved classifier from a `final/` directory or a run directory (its `final/`).
-    public static func load(_ url: URL) throws -> (model: any Classifier, labels: LabelVocabulary, tokenizer: WordPieceTokenizer?, directory: URL) {
+    /// The per-task heads of a merged model directory (`heads/task_<i>/`, written by
+    /// `sculpt merge`), sorted by task index; empty for any other directory.
+    public static func mergedTasks(_ dir: URL) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent(mergedHeadsDirectory).path)) ?? []
+        return names.compactMap { $0.hasPrefix("task_") ? Int($0.dropFirst(5)) : nil }.sorted()
+    }
+
+    static let mergedHeadsDirectory = "heads"
+
+    /// A saved classifier from a `final/` directory or a run directory (its `final/`), or from
+    /// a merged model directory with the head of task `task` (`heads/task_<task>/`: its
+    /// classifier.json, labels.json and head.safetensors over the merged encoder).
+    public static func load(_ url: URL, task: Int? = nil) throws -> (model: any Classifier, labels: LabelVocabulary, tokenizer: WordPieceTokenizer?, directory: URL) {
+        let fm = FileManager.default
         var dir = url
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) {
-            dir = RunDirectory(url).final
-            guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) else {
-                throw TuneError("\(url.path): not a run directory with final/ nor a saved classifier (no classifier.json)")
+        var headDir = url
+        let tasks = mergedTasks(url)
+        if !tasks.isEmpty {
+            let list = tasks.map(String.init).joined(separator: ", ")
+            guard let task else {
+                throw TuneError("\(url.path): a merged model with one head per task (tasks \(list)); choose one with --task N")
             }
+            guard tasks.contains(task) else { throw TuneError("--task \(task): \(url.path) has heads for tasks \(list) only") }
+            headDir = url.appendingPathComponent("\(mergedHeadsDirectory)/task_\(task)")
+            guard fm.fileExists(atPath: headDir.appendingPathComponent("classifier.json").path) else {
+                throw TuneError("\(headDir.path): no classifier.json (not a Sculpt classifier head)")
+            }
+        } else {
+            if let task {
+                throw TuneError("--task \(task): \(url.path) is not a merged model with per-task heads (no heads/task_<i>/)")
+            }
+            if !fm.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) {
+                dir = RunDirectory(url).final
+                guard fm.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) else {
+                    throw TuneError("\(url.path): not a run directory with final/ nor a saved classifier (no classifier.json)")
+                }
+            }
+            headDir = dir
         }
-        let spec = try ClassifierSpec.read(from: dir.appendingPathComponent("classifier.json"))
-        let labels = try LabelVocabulary.read(from: dir.appendingPathComponent("labels.json"))
+        let spec = try ClassifierSpec.read(from: headDir.appendingPathComponent("classifier.json"))
+        let labels = try LabelVocabulary.read(from: headDir.appendingPathComponent("labels.json"))
         let model: any Classifier
         var tokenizer: WordPieceTokenizer? = nil
         switch spec.kind {
@@ -166,7 +196,7 @@ public enum ClassifierStore {
             try Checkpoint.loadWeights(dir.appendingPathComponent("model.safetensors"), into: model)
         case .bert:
             let bc = BertClassifier(bert: try loadBert(dir), spec: spec, seed: 0)
-            let head = try SafeTensorsFile(url: dir.appendingPathComponent("head.safetensors"))
+            let head = try SafeTensorsFile(url: headDir.appendingPathComponent("head.safetensors"))
             try bc.classifier.update(from: ["weight": try head.tensor("classifier.weight"), "bias": try head.tensor("classifier.bias")])
             model = bc
             tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)

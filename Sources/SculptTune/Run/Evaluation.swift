@@ -4,9 +4,10 @@ import SculptIO
 
 /// `sculpt eval` and `sculpt predict`: a saved classifier on a file.
 public enum Evaluation {
-    /// Accuracy and loss of a run's (or saved classifier's) final model on a labelled file.
-    public static func evaluate(modelOrRun: URL, data: URL, batchSize: Int = 64, threads: Int = 0) throws -> EvalResult {
-        let (model, labels, tokenizer, _) = try ClassifierStore.load(modelOrRun)
+    /// Accuracy and loss of a run's (or saved classifier's) final model on a labelled file;
+    /// for a merged model, with the head of task `task` (see `ClassifierStore.load`).
+    public static func evaluate(modelOrRun: URL, data: URL, batchSize: Int = 64, threads: Int = 0, task: Int? = nil) throws -> EvalResult {
+        let (model, labels, tokenizer, _) = try ClassifierStore.load(modelOrRun, task: task)
         return try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
             let set: ClassificationData
             if let tokenizer {
@@ -20,8 +21,8 @@ public enum Evaluation {
     }
 
     /// One predicted label per input text (a JSONL file with the text field, or plain lines).
-    public static func predict(modelOrRun: URL, textsFile: URL, batchSize: Int = 64, threads: Int = 0) throws -> [String] {
-        let (model, labels, tokenizer, _) = try ClassifierStore.load(modelOrRun)
+    public static func predict(modelOrRun: URL, textsFile: URL, batchSize: Int = 64, threads: Int = 0, task: Int? = nil) throws -> [String] {
+        let (model, labels, tokenizer, _) = try ClassifierStore.load(modelOrRun, task: task)
         guard let tokenizer else { throw TuneError("\(modelOrRun.path): predict works on text classifiers; this one classifies images") }
         let texts = try TextLines.read(textsFile, field: model.spec.textField)
         guard !texts.isEmpty else { throw TuneError("\(textsFile.path): no texts") }
