@@ -7,7 +7,7 @@ import SculptModels
 /// A BERT sub-network: the first `layers` layers, and in each the leading `heads[i]` attention
 /// heads and leading `ffn[i]` FFN channels of the shared weights. Its JSON form is
 /// `{"layers": 4, "heads": [12, 12, 8, 8], "ffn": [1536, 1152, 768, 768]}`.
-public struct BertSubnet: Codable, Sendable, Equatable, Hashable {
+public struct BertSubnet: Codable, Sendable, Equatable, Hashable, CompactJSON {
     public var layers: Int
     public var heads: [Int]
     public var ffn: [Int]
@@ -18,11 +18,6 @@ public struct BertSubnet: Codable, Sendable, Equatable, Hashable {
         self.ffn = ffn
     }
 
-    public var json: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
-    }
 }
 
 /// A sub-network description that does not fit the search space, naming the field.

@@ -6,7 +6,7 @@ import SculptTune
 /// A CNN sub-network: in each stage the first `blocks[s]` residual blocks and the leading
 /// `channels[s]` channels of the shared weights (the stem has the first stage's channels).
 /// JSON: `{"blocks": [2, 1], "channels": [8, 16]}`.
-public struct CNNSubnet: Codable, Sendable, Equatable, Hashable {
+public struct CNNSubnet: Codable, Sendable, Equatable, Hashable, CompactJSON {
     public var blocks: [Int]
     public var channels: [Int]
 
@@ -15,11 +15,6 @@ public struct CNNSubnet: Codable, Sendable, Equatable, Hashable {
         self.channels = channels
     }
 
-    public var json: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
-    }
 }
 
 /// The elastic dimensions of an `ImageCNN`: blocks per stage (the first block of a stage,

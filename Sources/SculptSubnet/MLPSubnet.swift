@@ -6,7 +6,7 @@ import SculptTune
 /// An MLP sub-network: the first `layers` hidden layers, layer i keeping its leading
 /// `widths[i]` units of the shared weights; the classifier reads the last kept layer through
 /// its leading input columns. JSON: `{"layers": 2, "widths": [64, 32]}`.
-public struct MLPSubnet: Codable, Sendable, Equatable, Hashable {
+public struct MLPSubnet: Codable, Sendable, Equatable, Hashable, CompactJSON {
     public var layers: Int
     public var widths: [Int]
 
@@ -15,11 +15,6 @@ public struct MLPSubnet: Codable, Sendable, Equatable, Hashable {
         self.widths = widths
     }
 
-    public var json: String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
-    }
 }
 
 /// The elastic dimensions of an `ImageMLP`: hidden layers kept (from 1; only when every

@@ -223,3 +223,14 @@ public struct SubnetsFile: Sendable {
         return SubnetsFile(space: space, named: named, training: obj["training"] as? String ?? "")
     }
 }
+
+/// A value whose one-line JSON form (sorted keys) is how users write and read it.
+public protocol CompactJSON: Encodable {}
+
+extension CompactJSON {
+    public var json: String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? e.encode(self)) ?? Data(), as: UTF8.self)
+    }
+}

@@ -75,22 +75,8 @@ final class SearchCLITests: XCTestCase {
         XCTAssertTrue(unknown.stderr.hasPrefix("Error: no search \"nope\" in the store (searches: search-"), unknown.stderr)
     }
 
-    /// 8×8 images where class k lights up row k, as an IDX pair.
     func tinyImages(count: Int = 120, classes: Int = 3) throws -> URL {
-        var pixels = [UInt8](), labels = [UInt8]()
-        for i in 0..<count {
-            labels.append(UInt8(i % classes))
-            for r in 0..<8 { for c in 0..<8 { pixels.append(r == i % classes ? 200 : UInt8((i * 7 + r * 3 + c) % 50)) } }
-        }
-        func header(_ magic: UInt32, _ dims: [Int]) -> Data {
-            var d = Data()
-            for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
-            return d
-        }
-        let images = dir.appendingPathComponent("train-images-idx3-ubyte")
-        try (header(0x803, [count, 8, 8]) + pixels).write(to: images)
-        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
-        return images
+        try TinyImages.write(in: dir, count: count, classes: classes, patternedNoise: true)
     }
 
     func testSearchAnElasticCNNThenExtractAFrontRow() throws {

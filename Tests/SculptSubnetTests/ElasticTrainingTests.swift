@@ -8,23 +8,8 @@ import SculptTestSupport
 
 /// Elastic training end to end on tiny models, then listing and extraction from the run.
 final class ElasticTrainingTests: XCTestCase {
-    /// 8×8 images where class k lights up row k (as SculptTuneTests' fixture).
     static func idx(in dir: URL, count: Int = 160, classes: Int = 4, side: Int = 8) throws -> URL {
-        var rng = SeededRNG(seed: 1)
-        var pixels = [UInt8](), labels = [UInt8]()
-        for i in 0..<count {
-            labels.append(UInt8(i % classes))
-            for r in 0..<side { for _ in 0..<side { pixels.append(r == i % classes ? 200 : UInt8(rng.next() % 60)) } }
-        }
-        func header(_ magic: UInt32, _ dims: [Int]) -> Data {
-            var d = Data()
-            for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
-            return d
-        }
-        let images = dir.appendingPathComponent("train-images-idx3-ubyte")
-        try (header(0x803, [count, side, side]) + pixels).write(to: images)
-        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("train-labels-idx1-ubyte"))
-        return images
+        try TinyImages.write(in: dir, count: count, classes: classes, side: side)
     }
 
     static func cnnConfig(data: URL, out: URL, schedule: String) -> TrainConfig {

@@ -7,27 +7,12 @@ import SculptTestSupport
 
 /// Small synthetic datasets written to temporary directories.
 enum Fixtures {
-    /// An MNIST-named IDX pair of `count` 8×8 images in `classes` classes: class k lights up
-    /// row k (plus noise), so tiny models learn it in a few steps.
+    /// An MNIST-named IDX pair of `count` 8×8 images in `classes` classes (`TinyImages`).
     static func idx(in dir: URL, count: Int = 96, classes: Int = 4, side: Int = 8, seed: UInt64 = 1, prefix: String = "train") throws -> URL {
-        var rng = SeededRNG(seed: seed)
-        var pixels = [UInt8](), labels = [UInt8]()
-        for i in 0..<count {
-            let k = i % classes
-            labels.append(UInt8(k))
-            for r in 0..<side { for _ in 0..<side { pixels.append(r == k ? 200 : UInt8(rng.next() % 60)) } }
-        }
-        let images = dir.appendingPathComponent("\(prefix)-images-idx3-ubyte")
-        try (header(0x803, [count, side, side]) + pixels).write(to: images)
-        try (header(0x801, [count]) + labels).write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
-        return images
+        try TinyImages.write(in: dir, count: count, classes: classes, side: side, seed: seed, prefix: prefix)
     }
 
-    static func header(_ magic: UInt32, _ dims: [Int]) -> Data {
-        var d = Data()
-        for v in [magic] + dims.map(UInt32.init) { withUnsafeBytes(of: v.bigEndian) { d.append(contentsOf: $0) } }
-        return d
-    }
+    static func header(_ magic: UInt32, _ dims: [Int]) -> Data { TinyImages.idxHeader(magic, dims) }
 
     static func write(_ text: String, _ name: String, in dir: URL) throws -> URL {
         let url = dir.appendingPathComponent(name)
