@@ -42,12 +42,12 @@ acc = min(r["values"]["accuracy"] for r in f); lat = max(r["values"]["latency"] 
 print(f"{acc - 0.01:.4f},{lat * 1.05:.4f}")
 PY
 )
-echo "== search: plain NSGA-II (500 evaluations, population 50) vs predictor-guided (150, population 25); reference point $REF"
+echo "== search: plain NSGA-II (500 evaluations, population 50) vs predictor-guided (150, population 5: a first round of 5, then 29 rounds of 5); reference point $REF"
 for seed in $SEEDS; do
   t0=$(date +%s)
   plain=$($S search "$RUN" "${COMMON[@]}" --reference-point "$REF" --evaluations 500 --population 50 --seed $seed --json 2>/dev/null)
   t1=$(date +%s)
-  $S search "$RUN" "${COMMON[@]}" --reference-point "$REF" --evaluations 150 --population 25 --predictor --seed $seed --json \
+  $S search "$RUN" "${COMMON[@]}" --reference-point "$REF" --evaluations 150 --population 5 --predictor --seed $seed --json \
     > "$RUN/guided-$seed.json" 2> "$RUN/guided-$seed.log"
   t2=$(date +%s)
   python3 - "$plain" "$RUN/guided-$seed.json" "$RUN/guided-$seed.log" "$seed" $((t1 - t0)) $((t2 - t1)) <<'PY'

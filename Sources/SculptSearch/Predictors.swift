@@ -9,6 +9,10 @@ public enum FeatureKind: String, Codable, Sendable {
     /// One value per dimension: the chosen value scaled to [0, 1] by the dimension's range;
     /// a blank slot gives 0.
     case normalized
+    /// The normalized values, then every product of two of them (squares included): ridge on
+    /// these fits quantities that grow with products of sizes (a stage's blocks × its width,
+    /// one width × the next), such as latency, MACs and parameters.
+    case quadratic
 }
 
 public struct FeatureEncoder: Sendable {
@@ -16,9 +20,22 @@ public struct FeatureEncoder: Sendable {
     public let kind: FeatureKind
     public init(space: SearchSpace, kind: FeatureKind) { self.space = space; self.kind = kind }
 
-    public var width: Int { kind == .oneHot ? space.dimensions.reduce(0) { $0 + $1.choices.count } : space.count }
+    public var width: Int {
+        switch kind {
+        case .oneHot: return space.dimensions.reduce(0) { $0 + $1.choices.count }
+        case .normalized: return space.count
+        case .quadratic: return space.count + space.count * (space.count + 1) / 2
+        }
+    }
 
     public func features(_ e: [Int]) -> [Double] {
+        if kind == .quadratic {
+            let v = FeatureEncoder(space: space, kind: .normalized).features(e)
+            var out = v
+            out.reserveCapacity(width)
+            for i in v.indices { for j in i..<v.count { out.append(v[i] * v[j]) } }
+            return out
+        }
         var out = [Double](repeating: 0, count: width)
         var offset = 0
         for (i, d) in space.dimensions.enumerated() {
@@ -26,7 +43,7 @@ public struct FeatureEncoder: Sendable {
             case .oneHot:
                 if e[i] >= 0 { out[offset + e[i]] = 1 }
                 offset += d.choices.count
-            case .normalized:
+            case .normalized, .quadratic:
                 guard e[i] >= 0 else { continue }
                 let lo = Double(d.choices.min()!), hi = Double(d.choices.max()!)
                 out[i] = hi > lo ? (Double(d.choices[e[i]]) - lo) / (hi - lo) : 1
@@ -268,6 +285,8 @@ public struct FittedPredictor: Sendable {
     /// CV RMSE of the chosen candidate divided by the targets' standard deviation (0 = perfect,
     /// 1 = no better than predicting the mean).
     public var relativeError: Double
+    /// CV RMSE of the chosen candidate, in the target's units.
+    public var rmse: Double
 
     public func predict(_ encoding: [Int]) -> Double { model.predict(encoder.features(encoding)) }
 }
@@ -276,8 +295,8 @@ public struct PredictorOptions: Sendable, Codable, Equatable {
     public var kinds: [PredictorKind] = [.ridge, .mlp]
     /// Ridge tries every feature kind listed (it is cheap): normalized values fit quantities
     /// linear in the chosen sizes (MACs, params, latency) with few samples, one-hot fits any
-    /// additive function once there are enough samples.
-    public var ridgeFeatures: [FeatureKind] = [.normalized, .oneHot]
+    /// additive function once there are enough samples, quadratic fits products of sizes.
+    public var ridgeFeatures: [FeatureKind] = [.normalized, .oneHot, .quadratic]
     public var mlpFeatures: FeatureKind = .oneHot
     public var folds = 5
     public var mlp = MLPRegressor.Options()
@@ -319,5 +338,5 @@ public func fitPredictor(space: SearchSpace, encodings: [[Int]], targets: [Doubl
     let mean = targets.reduce(0, +) / Double(targets.count)
     let std = (targets.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(targets.count)).squareRoot()
     return FittedPredictor(kind: chosen.kind, model: chosen.model, encoder: chosen.encoder, cvRMSE: errors,
-                           relativeError: std > 0 ? chosen.rmse / std : 0)
+                           relativeError: std > 0 ? chosen.rmse / std : 0, rmse: chosen.rmse)
 }

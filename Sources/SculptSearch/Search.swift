@@ -282,9 +282,13 @@ public final class Searcher {
             predictors[name] = p
             reports[name] = (p.kind, p.relativeError)
         }
+        // What the smooth predictors miss at each measured sub-network, lent to its neighbours.
+        var residuals: [String: [Double]] = [:]
+        for n in names { residuals[n] = xs.map { known[$0]![n]! - predictors[n]!.predict($0) } }
         func predict(_ e: [Int]) -> [String: Double] {
+            let near = Searcher.neighbours(of: e, in: xs)
             var v: [String: Double] = [:]
-            for n in names { v[n] = predictors[n]!.predict(e) }
+            for n in names { v[n] = predictors[n]!.predict(e) + Searcher.neighbourResidual(near, residuals[n]!) }
             return v
         }
         func surrogate(_ gs: [[Int]]) -> [Individual<[Int]>] { gs.map { individual($0, predict($0)) } }
@@ -297,6 +301,24 @@ public final class Searcher {
         }
         let ranked = spop.crowdedOrder.map { spop.members[$0].genome }
         return (ranked.map { ($0, predict($0)) }, reports)
+    }
+
+    /// Indices of the encodings that differ from `e` in exactly one dimension.
+    static func neighbours(of e: [Int], in encodings: [[Int]]) -> [Int] {
+        encodings.indices.filter { i in
+            var differ = 0
+            for d in e.indices where encodings[i][d] != e[d] { differ += 1; if differ > 1 { return false } }
+            return differ == 1
+        }
+    }
+
+    /// The mean residual of a candidate's measured neighbours, shrunk toward 0 by one
+    /// pseudo-neighbour (kriging in its simplest form). Sub-networks one choice apart share most
+    /// of their weights and make mostly the same mistakes on the same validation examples, so
+    /// what a smooth predictor misses at one (a measured accuracy above or below the trend) is
+    /// likely at the other too; with no measured neighbour the prediction stands.
+    static func neighbourResidual(_ neighbours: [Int], _ residuals: [Double]) -> Double {
+        neighbours.reduce(0) { $0 + residuals[$1] } / Double(neighbours.count + 1)
     }
 
     /// Greedy choice of the candidates whose predicted objectives add the most hypervolume to

@@ -1,8 +1,19 @@
 import SculptCore
-import SculptSearch
+@testable import SculptSearch
 import XCTest
 
 final class GuidedSearchTests: XCTestCase {
+    /// A candidate inherits the mean residual of the measured sub-networks one choice away,
+    /// shrunk by one pseudo-neighbour; farther ones and itself do not count.
+    func testNeighbourResidualCorrection() {
+        let measured = [[0, 0, 0], [1, 0, 0], [0, 2, 0], [1, 1, 0], [0, 0, 1]]
+        XCTAssertEqual(Searcher.neighbours(of: [0, 0, 0], in: measured), [1, 2, 4])
+        XCTAssertEqual(Searcher.neighbours(of: [2, 2, 2], in: measured), [])
+        let residuals = [5.0, 0.3, 0.6, -9.0, 0.3]
+        XCTAssertEqual(Searcher.neighbourResidual([1, 2, 4], residuals), 1.2 / 4, accuracy: 1e-12)
+        XCTAssertEqual(Searcher.neighbourResidual([], residuals), 0)
+    }
+
     /// Predictor-guided search on the synthetic 20-dim × 4-choice problem must reach, within
     /// 150 real evaluations, the hypervolume plain NSGA-II reaches after 500.
     func testPredictorGuidedBeatsPlainNSGA2() throws {

@@ -49,6 +49,22 @@ final class PredictorTests: XCTestCase {
         XCTAssertLessThan(p.relativeError, 0.01)
     }
 
+    func testQuadraticFeaturesFitProductsOfSizes() throws {
+        // Like a stage's latency: blocks × width, plus one width × the next.
+        let xs = samples(80, seed: 10)
+        let v = { (e: [Int], i: Int) in Double(self.space.dimensions[i].choices[e[i]]) }
+        let ys = xs.map { e in 2 * v(e, 0) * v(e, 1) + v(e, 2) * v(e, 3) + 0.5 * v(e, 4) }
+        let enc = FeatureEncoder(space: space, kind: .quadratic)
+        XCTAssertEqual(enc.width, 8 + 36)
+        XCTAssertEqual(enc.features(xs[0]).count, enc.width)
+        let p = try fitPredictor(space: space, encodings: xs, targets: ys, seed: 11)
+        print("products: chosen \(p.kind) on \(p.encoder.kind), CV RMSE \(p.cvRMSE), relative \(p.relativeError)")
+        XCTAssertEqual(p.kind, .ridge)
+        XCTAssertEqual(p.encoder.kind, .quadratic)
+        XCTAssertLessThan(p.relativeError, 0.01)
+        XCTAssertEqual(p.rmse, p.cvRMSE["ridge/quadratic"]!)
+    }
+
     func testCrossValidationPicksMLPForInteractionData() throws {
         let xs = samples(300, seed: 8)
         let ys = xs.map { e -> Double in (e[0] == e[1] ? 1 : 0) + (e[2] == e[3] ? 1 : 0) }
