@@ -62,7 +62,7 @@ let package = Package(
             ],
             swiftSettings: computeSettings
         ),
-        .target(name: "SculptTestSupport", dependencies: ["SculptCore"], path: "Tests/SculptTestSupport", swiftSettings: computeSettings),
+        .target(name: "SculptTestSupport", dependencies: ["SculptCore", "SculptModels"], path: "Tests/SculptTestSupport", swiftSettings: computeSettings),
         .testTarget(name: "SculptCoreTests", dependencies: ["SculptCore", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptNNTests", dependencies: ["SculptNN", "SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),
         .testTarget(name: "SculptIOTests", dependencies: ["SculptIO", "SculptTestSupport"], swiftSettings: computeSettings),

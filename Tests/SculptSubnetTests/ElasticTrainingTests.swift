@@ -66,21 +66,10 @@ final class ElasticTrainingTests: XCTestCase {
     }
 
     func testElasticBertFineTuningAndHFCompatibleExtraction() throws {
-        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let modelDir = dir.appendingPathComponent("tiny-bert")
-        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
-        config.hiddenSize = 16; config.numHiddenLayers = 3; config.numAttentionHeads = 4; config.intermediateSize = 32
-        config.maxPositionEmbeddings = 64
-        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
-        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
-        }
-        var lines = ""
-        for i in 0..<24 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
-        let train = dir.appendingPathComponent("train.jsonl")
-        try Data(lines.utf8).write(to: train)
+        let modelDir = try TinyBert.write(in: dir, layers: 3)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 24)
         for importance in ["taylor", "magnitude"] {
             var c = TrainConfig()
             c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run-\(importance)").path
@@ -109,21 +98,10 @@ final class ElasticTrainingTests: XCTestCase {
 
 final class GatesTrainingTests: XCTestCase {
     func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
-        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let modelDir = dir.appendingPathComponent("tiny-bert")
-        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
-        config.hiddenSize = 16; config.numHiddenLayers = 2; config.numAttentionHeads = 4; config.intermediateSize = 32
-        config.maxPositionEmbeddings = 64
-        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
-        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
-        }
-        var lines = ""
-        for i in 0..<48 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
-        let train = dir.appendingPathComponent("train.jsonl")
-        try Data(lines.utf8).write(to: train)
+        let modelDir = try TinyBert.write(in: dir, layers: 2)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 48)
         var c = TrainConfig()
         c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
         c.method = "gates"; c.targetMacs = 0.5

@@ -114,18 +114,8 @@ final class SubnetSearchTests: XCTestCase {
     /// A tiny random BERT with MiniLM's tokenizer, fine-tuned for a few steps: a run directory
     /// with final/, run.json and a validation split.
     func tinyRun(in dir: URL) throws -> URL {
-        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
-        let modelDir = dir.appendingPathComponent("tiny-bert")
-        var c0 = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
-        c0.hiddenSize = 16; c0.numHiddenLayers = 3; c0.numAttentionHeads = 4; c0.intermediateSize = 32; c0.maxPositionEmbeddings = 64
-        try BertModel(config: c0, withPooler: false, seed: 3).save(to: modelDir)
-        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
-        }
-        var lines = ""
-        for i in 0..<40 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
-        let train = dir.appendingPathComponent("train.jsonl")
-        try Data(lines.utf8).write(to: train)
+        let modelDir = try TinyBert.write(in: dir, layers: 3)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 40)
         var c = TrainConfig()
         c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
         c.epochs = 2; c.batchSize = 8; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25

@@ -38,16 +38,5 @@ enum Fixtures {
     }
 
     /// A 1-layer, 16-wide random BERT with MiniLM's tokenizer (needs ../shared).
-    static func tinyBert(in dir: URL) throws -> URL {
-        let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
-        let modelDir = dir.appendingPathComponent("tiny-bert")
-        var config = try BertConfig.load(from: minilm.appendingPathComponent("config.json"))
-        config.hiddenSize = 16; config.numHiddenLayers = 1; config.numAttentionHeads = 2; config.intermediateSize = 32
-        config.maxPositionEmbeddings = 64
-        try BertModel(config: config, withPooler: false, seed: 3).save(to: modelDir)
-        for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
-            try FileManager.default.copyItem(at: minilm.appendingPathComponent(f), to: modelDir.appendingPathComponent(f))
-        }
-        return modelDir
-    }
+    static func tinyBert(in dir: URL) throws -> URL { try TinyBert.write(in: dir, layers: 1, heads: 2) }
 }

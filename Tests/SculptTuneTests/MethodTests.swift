@@ -14,9 +14,7 @@ final class MethodTests: XCTestCase {
     func setUp(_ method: String) throws -> Setup {
         let dir = SharedData.temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)
-        var lines = ""
-        for i in 0..<32 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
-        let train = try Fixtures.write(lines, "train.jsonl", in: dir)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 32)
         let test = try Fixtures.write("{\"text\": \"a cat on a mat\", \"label\": \"cats\"}\n{\"text\": \"stocks fell\", \"label\": \"money\"}\n{\"text\": \"the cat\", \"label\": \"cats\"}\n", "test.jsonl", in: dir)
         var c = TrainConfig()
         c.model = model.path; c.data = train.path; c.evalData = test.path; c.out = dir.appendingPathComponent("run").path

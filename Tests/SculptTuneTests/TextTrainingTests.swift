@@ -10,9 +10,7 @@ final class TextTrainingTests: XCTestCase {
     func testBertFineTuningWritesLoadableRunAndPredicts() throws {
         let dir = SharedData.temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)
-        var lines = ""
-        for i in 0..<24 { lines += i % 2 == 0 ? "{\"text\": \"the cat sat on the mat \(i)\", \"label\": \"cats\"}\n" : "{\"text\": \"stocks fell sharply today \(i)\", \"label\": \"money\"}\n" }
-        let train = try Fixtures.write(lines, "train.jsonl", in: dir)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 24)
         let csv = try Fixtures.write("text,label\n\"the cat, again\",cats\nstocks rose,money\n", "test.csv", in: dir)
         var c = TrainConfig()
         c.model = model.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
