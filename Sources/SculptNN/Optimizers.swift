@@ -77,20 +77,7 @@ public final class AdamW: Optimizer {
 func adamWKernel(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                  mask: UnsafePointer<Float>?, count: Int, lr: Float, beta1: Float, beta2: Float, eps: Float, decay: Float, stepSize: Float, bc2Sqrt: Float) {
     let keepAfterDecay = 1 - lr * decay
-    if mask == nil {  // the common case, as a loop without a branch so that it vectorises
-        for i in 0..<count {
-            let gi = g[i]
-            let mi = beta1 * m[i] + (1 - beta1) * gi
-            let vi = beta2 * v[i] + (1 - beta2) * gi * gi
-            m[i] = mi
-            v[i] = vi
-            let denom = vi.squareRoot() / bc2Sqrt + eps
-            w[i] = w[i] * keepAfterDecay - stepSize * mi / denom
-        }
-        return
-    }
-    for i in 0..<count {
-        if let mask, mask[i] == 0 { continue }
+    @inline(__always) func update(_ i: Int) {
         let gi = g[i]
         let mi = beta1 * m[i] + (1 - beta1) * gi
         let vi = beta2 * v[i] + (1 - beta2) * gi * gi
@@ -99,6 +86,12 @@ func adamWKernel(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: Uns
         let denom = vi.squareRoot() / bc2Sqrt + eps
         w[i] = w[i] * keepAfterDecay - stepSize * mi / denom
     }
+    guard let mask else {
+        // The common case, as a loop without a branch so that it vectorises.
+        for i in 0..<count { update(i) }
+        return
+    }
+    for i in 0..<count where mask[i] != 0 { update(i) }
 }
 
 /// SGD as `torch.optim.SGD`: coupled weight decay g ← g + wd·p; momentum buffer
