@@ -88,23 +88,10 @@ public struct BertSearchSpace: Codable, Sendable, Equatable {
 
     /// Parses a sub-network from JSON, rejecting unknown fields, then validates it.
     public func parse(_ text: String) throws -> BertSubnet {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw SubnetError(field: "(json)", message: "not a JSON object")
-        }
-        for key in obj.keys where !["layers", "heads", "ffn"].contains(key) {
-            throw SubnetError(field: key, message: "unknown dimension (known: layers, heads, ffn)")
-        }
+        let obj = try SubnetJSONObject.parse(text, known: ["layers", "heads", "ffn"])
         guard let layers = obj["layers"] as? Int else { throw SubnetError(field: "layers", message: "missing or not an integer") }
-        // A single number for heads/ffn means "the same in every layer"; a list gives each layer.
-        func perLayer(_ key: String) throws -> [Int] {
-            guard let v = obj[key] else { throw SubnetError(field: key, message: "missing") }
-            if let n = v as? Int { return Array(repeating: n, count: max(layers, 0)) }
-            guard let a = v as? [Any], let r = a.map({ $0 as? Int }) as? [Int] else {
-                throw SubnetError(field: key, message: "must be an integer or a list of integers")
-            }
-            return r
-        }
-        let s = BertSubnet(layers: layers, heads: try perLayer("heads"), ffn: try perLayer("ffn"))
+        let s = BertSubnet(layers: layers, heads: try SubnetJSONObject.integers(obj, "heads", repeating: layers),
+                           ffn: try SubnetJSONObject.integers(obj, "ffn", repeating: layers))
         try validate(s)
         return s
     }

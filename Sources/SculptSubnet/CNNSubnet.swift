@@ -58,21 +58,9 @@ public struct CNNSearchSpace: Codable, Sendable, Equatable {
     /// Parses a sub-network from JSON, rejecting unknown fields, then validates it. A single
     /// number for a field means the same in every stage.
     public func parse(_ text: String) throws -> CNNSubnet {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw SubnetError(field: "(json)", message: "not a JSON object")
-        }
-        for key in obj.keys.sorted() where !["blocks", "channels"].contains(key) {
-            throw SubnetError(field: key, message: "unknown dimension (known: blocks, channels)")
-        }
-        func perStage(_ key: String) throws -> [Int] {
-            guard let v = obj[key] else { throw SubnetError(field: key, message: "missing") }
-            if let n = v as? Int { return Array(repeating: n, count: stages) }
-            guard let a = v as? [Any], let r = a.map({ $0 as? Int }) as? [Int] else {
-                throw SubnetError(field: key, message: "must be an integer or a list of integers")
-            }
-            return r
-        }
-        let s = CNNSubnet(blocks: try perStage("blocks"), channels: try perStage("channels"))
+        let obj = try SubnetJSONObject.parse(text, known: ["blocks", "channels"])
+        let s = CNNSubnet(blocks: try SubnetJSONObject.integers(obj, "blocks", repeating: stages),
+                          channels: try SubnetJSONObject.integers(obj, "channels", repeating: stages))
         try validate(s)
         return s
     }

@@ -60,27 +60,13 @@ public struct MLPSearchSpace: Codable, Sendable, Equatable {
     /// Parses a sub-network from JSON, rejecting unknown fields, then validates it. `layers`
     /// defaults to the largest choice; a single number for `widths` means every kept layer.
     public func parse(_ text: String) throws -> MLPSubnet {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw SubnetError(field: "(json)", message: "not a JSON object")
-        }
-        for key in obj.keys.sorted() where !["layers", "widths"].contains(key) {
-            throw SubnetError(field: key, message: "unknown dimension (known: layers, widths)")
-        }
+        let obj = try SubnetJSONObject.parse(text, known: ["layers", "widths"])
         var layers = layerChoices.last!
         if let v = obj["layers"] {
             guard let n = v as? Int else { throw SubnetError(field: "layers", message: "must be an integer") }
             layers = n
         }
-        guard let v = obj["widths"] else { throw SubnetError(field: "widths", message: "missing") }
-        let widths: [Int]
-        if let n = v as? Int {
-            widths = Array(repeating: n, count: max(0, layers))
-        } else if let a = v as? [Any], let r = a.map({ $0 as? Int }) as? [Int] {
-            widths = r
-        } else {
-            throw SubnetError(field: "widths", message: "must be an integer or a list of integers")
-        }
-        let s = MLPSubnet(layers: layers, widths: widths)
+        let s = MLPSubnet(layers: layers, widths: try SubnetJSONObject.integers(obj, "widths", repeating: layers))
         try validate(s)
         return s
     }
