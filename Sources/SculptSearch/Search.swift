@@ -80,6 +80,10 @@ public enum SearchError: Error, CustomStringConvertible {
 /// instead of calling the evaluator. So a search started again after a crash replays the same
 /// decisions, answers the evaluations done before from the store, and ends on the same front.
 public final class Searcher {
+    /// Part of every default search id: bump it when a change to the algorithms alters the
+    /// trajectory of an unchanged configuration, so such a search starts afresh (reusing the
+    /// store's measurements) instead of resuming another algorithm's members under the old id.
+    public static let trajectoryVersion = 2
     public let space: SearchSpace
     public let config: SearchConfig
     public let searchId: String
@@ -106,7 +110,7 @@ public final class Searcher {
         self.evaluator = evaluator
         self.store = store
         self.progress = progress
-        self.searchId = searchId ?? "search-\(fnv1a64Hex(space.hash + config.json).prefix(8))"
+        self.searchId = searchId ?? "search-\(fnv1a64Hex(space.hash + config.json + "/v\(Searcher.trajectoryVersion)").prefix(8))"
         try store?.registerSearch(id: self.searchId, space: space, configJSON: config.json)
     }
 

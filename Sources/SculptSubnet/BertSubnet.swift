@@ -42,12 +42,12 @@ public struct BertSearchSpace: Codable, Sendable, Equatable {
     }
 
     /// Depth from a third of the layers up, heads and FFN width in quarters of the full size.
-    public static func standard(for config: BertConfig) -> BertSearchSpace {
+    public static func standard(for config: BertConfig, widthFractions: [Double] = SubnetSpace.standardWidthFractions) -> BertSearchSpace {
         let l = config.numHiddenLayers, h = config.numAttentionHeads, f = config.intermediateSize
         let minLayers = max(1, l / 3)
         return BertSearchSpace(maxLayers: l, layerChoices: Array(minLayers...l),
-                               headChoices: Array(Set((1...4).map { max(1, h * $0 / 4) })),
-                               ffnChoices: Array(Set((1...4).map { max(1, f * $0 / 4) })))
+                               headChoices: SubnetSpace.widthChoices(h, widthFractions),
+                               ffnChoices: SubnetSpace.widthChoices(f, widthFractions))
     }
 
     public var largest: BertSubnet {

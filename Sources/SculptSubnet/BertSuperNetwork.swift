@@ -29,12 +29,13 @@ public final class BertSuperNetwork: SuperNetwork {
     public var kind: String { "bert" }
     public let searchSpace: SearchSpace
 
-    public init(classifier: BertClassifier, padId: Int32, reorder: ImportanceCriterion?, weightsDirectory: URL? = nil) {
+    /// `space`: the run's recorded space (nil: the standard one).
+    public init(classifier: BertClassifier, padId: Int32, reorder: ImportanceCriterion?, weightsDirectory: URL? = nil, space: BertSearchSpace? = nil) {
         self.classifier = classifier
         self.padId = padId
         if let r = reorder { classifier.bert.reorderByImportance(r) }
-        space = BertSearchSpace.standard(for: classifier.bert.config)
-        searchSpace = space.searchSpace()
+        self.space = space ?? BertSearchSpace.standard(for: classifier.bert.config)
+        searchSpace = self.space.searchSpace()
         classifier.eval()
         var parts = ["bert", "reorder=\(reorder?.rawValue ?? "none")"]
         if let dir = weightsDirectory {

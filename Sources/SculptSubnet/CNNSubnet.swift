@@ -30,10 +30,10 @@ public struct CNNSearchSpace: Codable, Sendable, Equatable {
 
     public var stages: Int { channelChoices.count }
 
-    /// Every block count from 1, and channels in quarters of each stage's full width.
-    public static func standard(for cnn: ImageCNN) -> CNNSearchSpace {
+    /// Every block count from 1, and channels in `widthFractions` (quarters) of each stage's width.
+    public static func standard(for cnn: ImageCNN, widthFractions: [Double] = SubnetSpace.standardWidthFractions) -> CNNSearchSpace {
         CNNSearchSpace(blockChoices: cnn.stageBlocks.map { Array(1...$0) },
-                       channelChoices: cnn.stageChannels.map { c in Array(Set((1...4).map { max(1, c * $0 / 4) })) })
+                       channelChoices: cnn.stageChannels.map { SubnetSpace.widthChoices($0, widthFractions) })
     }
 
     public var largest: CNNSubnet { CNNSubnet(blocks: blockChoices.map { $0.last! }, channels: channelChoices.map { $0.last! }) }

@@ -60,12 +60,13 @@ public final class CNNSuperNetwork: SuperNetwork {
     public let calibration: [BatchInput]?
     public var kind: String { "cnn" }
 
-    public init(cnn: ImageCNN, reorder: Bool, calibration: [BatchInput]?, weightsDirectory: URL? = nil) {
+    /// `space`: the run's recorded space (nil: the standard one).
+    public init(cnn: ImageCNN, reorder: Bool, calibration: [BatchInput]?, weightsDirectory: URL? = nil, space: CNNSearchSpace? = nil) {
         self.cnn = cnn
         if reorder { cnn.reorderChannelsByImportance() }
         self.calibration = calibration
-        space = CNNSearchSpace.standard(for: cnn)
-        searchSpace = space.searchSpace()
+        self.space = space ?? CNNSearchSpace.standard(for: cnn)
+        searchSpace = self.space.searchSpace()
         cnn.eval()
         var parts = ["cnn", "reorder=\(reorder ? "bn-gamma" : "none")"]
         if let dir = weightsDirectory { parts.append(fileStamp(dir.appendingPathComponent("model.safetensors"))) }

@@ -32,6 +32,10 @@ public enum SubnetTraining {
 /// - `progressive` (Once-for-All): the first quarter of the epochs trains the largest only,
 ///   the next quarter makes depth elastic, the rest depth and width (sandwich in each phase).
 ///
+/// With `--distill-from` the smaller sub-networks distill from that fixed trained classifier
+/// instead (DynaBERT's fine-tuned teacher): its outputs do not drift while the shared weights
+/// are still being shaped, and it is usually better than the largest path of a super-network.
+///
 /// The sub-networks of a step are drawn from a generator seeded by (run seed, step), so the
 /// strategy keeps no state of its own and a resumed run samples exactly what it would have.
 final class ElasticStrategy: TrainingStrategy {
@@ -39,6 +43,8 @@ final class ElasticStrategy: TrainingStrategy {
     var space: SubnetSpace!
     var context: StrategyContext!
     var calibration: [BatchInput] = []
+    /// The fixed teacher of `--distill-from` (nil: the largest sub-network teaches).
+    var teacher: (any Classifier)?
 
     init(config: TrainConfig) { c = config }
 
@@ -46,7 +52,7 @@ final class ElasticStrategy: TrainingStrategy {
 
     func prepare(model: any Classifier, context: StrategyContext) throws {
         self.context = context
-        space = try SubnetSpace.standard(for: model)
+        space = try SubnetSpace.standard(for: model, widthFractions: c.elasticWidthFractions)
         if !context.resume, let b = model as? BertClassifier, c.importance != "none" {
             // Leading slices must hold the most important units before sub-networks share them.
             let criterion: ImportanceCriterion = c.importance == "taylor" ? .taylor : .magnitude
@@ -66,6 +72,14 @@ final class ElasticStrategy: TrainingStrategy {
         }
         if !context.resume, c.initFrom != nil, c.importance != "none", let mlp = model as? ImageMLP {
             mlp.reorderUnitsByImportance()
+        }
+        if let path = c.distillFrom {
+            let loaded = try ClassifierStore.load(URL(fileURLWithPath: path))
+            guard loaded.labels == context.data.labels else {
+                throw TuneError("--distill-from \(path): its labels (\(loaded.labels.names.joined(separator: ", "))) differ from the training data's (\(context.data.labels.names.joined(separator: ", ")))")
+            }
+            loaded.model.eval()
+            teacher = loaded.model
         }
         if model is ImageCNN {
             calibration = calibrationBatches(context.data.train, count: 8, batchSize: 64, seed: c.seed)
@@ -103,10 +117,10 @@ final class ElasticStrategy: TrainingStrategy {
         let logits = model.logits(batch.input)
         let loss = crossEntropy(logits, labels: batch.labels)
         (loss * weight).backward()
-        let teacher = logits.detached()
+        let soft = teacher.map { t in withoutGradients { t.logits(batch.input) } } ?? logits.detached()
         for s in subnets.dropFirst() {
             space.activate(s, on: model)
-            (klDivergence(student: model.logits(batch.input), teacher: teacher, temperature: Float(c.distillTemperature)) * weight).backward()
+            (klDivergence(student: model.logits(batch.input), teacher: soft, temperature: Float(c.distillTemperature)) * weight).backward()
         }
         return Double(loss.value.scalar)
     }

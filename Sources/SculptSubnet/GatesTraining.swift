@@ -10,7 +10,11 @@ import SculptTune
 /// forward pass (straight-through gradient), pushed to 0 or 1 by the polarization
 /// regularizer λ·Σ(t·|g| − |g − ḡ|) (Zhuang et al. 2020) with gates clamped to [0, 1]. λ is
 /// raised or lowered every step by an integral controller on the kept fraction of MACs (BERT:
-/// of the encoder) or parameters against the target, so one pass ends at the target. At the
+/// of the encoder) or parameters against a scheduled target, so one pass ends at the target:
+/// the gates stay open until `gates-start` (the task is learnt first, so the task gradient
+/// that ranks units means something), the scheduled target then falls on a cubic curve (fast
+/// first, gently near the end; Zhu & Gupta 2017) to the user's at `gates-end`, and once it is
+/// reached the gates are fixed, so the rest of the run fine-tunes the chosen sub-network. At the
 /// end the gates are fixed, kept units are permuted to the front and the sub-network is
 /// extracted (CNN: BatchNorm recalibrated first): the run's `final/` holds no gate, and the
 /// sub-network is named `gated`.
@@ -30,7 +34,7 @@ final class GatesStrategy: TrainingStrategy {
     /// CNN: one gate per stage over its channels.
     var stageGates: [UnitGate] = []
     /// Controller state (carried in checkpoints).
-    struct State: Codable { var lambda: Double = 0; var lastKept: Double = 1 }
+    struct State: Codable { var lambda: Double = 0; var lastKept: Double = 1; var fixed: Bool? = nil }
     var state = State()
     var accumulatedWeight: Float = 0
     /// The polarization's t (weight of the L1 term against the spread term).
@@ -99,18 +103,36 @@ final class GatesStrategy: TrainingStrategy {
         (loss * weight).backward()
         accumulatedWeight += weight
         if accumulatedWeight > 0.999 {
-            updateGates()
+            updateGates(step: step)
             accumulatedWeight = 0
         }
         return Double(loss.value.scalar)
     }
 
-    func updateGates() {
-        let steps = Float(max(1, context.totalSteps))
-        let eta = max(0.01, 5 / steps), gain = Double(max(0.02, 10 / steps))
-        state.lastKept = keptFraction()
-        state.lambda = max(0, state.lambda + gain * (state.lastKept - target))
+    /// The kept fraction aimed for after `step` optimiser steps: 1 until `gates-start`, then a
+    /// cubic fall to the target at `gates-end`.
+    func scheduledTarget(step: Int) -> Double {
+        Self.scheduledKeptFraction(step: step, totalSteps: context.totalSteps, start: c.gatesStart, end: c.gatesEnd, target: target)
+    }
+
+    static func scheduledKeptFraction(step: Int, totalSteps: Int, start: Double, end: Double, target: Double) -> Double {
+        let total = Double(max(1, totalSteps))
+        let p = min(1, max(0, (Double(step) - start * total) / max(1, (end - start) * total)))
+        return target + (1 - target) * (1 - p) * (1 - p) * (1 - p)
+    }
+
+    func updateGates(step: Int) {
         let gates = allGates
+        // Before the start and once fixed, the gates only drop their gradients.
+        if Double(step) < c.gatesStart * Double(context.totalSteps) || state.fixed == true {
+            for g in gates { g.scores.grad = nil; g.scores.requiresGrad = false }
+            return
+        }
+        let goal = scheduledTarget(step: step)
+        let window = Float(max(1, Double(context.totalSteps) * (c.gatesEnd - c.gatesStart)))
+        let eta = max(0.01, 3 / window), gain = Double(max(0.02, 6 / window))
+        state.lastKept = keptFraction()
+        state.lambda = max(0, state.lambda + gain * (state.lastKept - goal))
         var sumSq: Double = 0, count = 0, sum: Double = 0
         for g in gates {
             let grad = g.scores.grad
@@ -148,7 +170,7 @@ final class GatesStrategy: TrainingStrategy {
         // closed enough units to cross the target, the
         // units it just closed reopen, highest score first, until the target is met again
         // (the kept fraction approaches the target from above).
-        if keptFraction() < target {
+        if keptFraction() < goal {
             var closed: [(gate: Int, unit: Int, score: Float)] = []
             for (k, (g, old)) in zip(gates, before).enumerated() {
                 for i in 0..<g.units where old[flat: i] > 0.5 && g.scores.value[flat: i] <= 0.5 {
@@ -157,9 +179,11 @@ final class GatesStrategy: TrainingStrategy {
             }
             for u in closed.sorted(by: { $0.score > $1.score }) {
                 gates[u.gate].scores.value[flat: u.unit] = before[u.gate][flat: u.unit]
-                if keptFraction() >= target { break }
+                if keptFraction() >= goal { break }
             }
         }
+        // At the target (within 1 %) after the schedule's end: fixed for the rest of the run.
+        if Double(step) >= c.gatesEnd * Double(context.totalSteps) && keptFraction() <= target * 1.01 { state.fixed = true }
     }
 
     func beforeEvaluation(model: any Classifier) {}

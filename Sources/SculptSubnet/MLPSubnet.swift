@@ -32,11 +32,11 @@ public struct MLPSearchSpace: Codable, Sendable, Equatable {
 
     public var maxLayers: Int { widthChoices.count }
 
-    public static func standard(for mlp: ImageMLP) -> MLPSearchSpace {
+    public static func standard(for mlp: ImageMLP, widthFractions: [Double] = SubnetSpace.standardWidthFractions) -> MLPSearchSpace {
         let w = mlp.hiddenWidths
         let uniform = Set(w).count <= 1
         return MLPSearchSpace(layerChoices: uniform && !w.isEmpty ? Array(1...w.count) : [w.count],
-                              widthChoices: w.map { c in Array(Set((1...4).map { max(1, c * $0 / 4) })) })
+                              widthChoices: w.map { SubnetSpace.widthChoices($0, widthFractions) })
     }
 
     public var largest: MLPSubnet { MLPSubnet(layers: layerChoices.last!, widths: widthChoices.prefix(layerChoices.last!).map { $0.last! }) }

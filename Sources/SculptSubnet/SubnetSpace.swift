@@ -26,13 +26,22 @@ public enum SubnetSpace: Sendable, Equatable {
 
     public var kind: String { switch self { case .bert: return "bert"; case .cnn: return "cnn"; case .mlp: return "mlp" } }
 
-    /// The standard space of `model`.
-    public static func standard(for model: any Classifier) throws -> SubnetSpace {
-        if let b = model as? BertClassifier { return .bert(.standard(for: b.bert.config)) }
-        if let c = model as? ImageCNN { return .cnn(.standard(for: c)) }
+    /// The standard width fractions: quarters of each dimension's full size.
+    public static let standardWidthFractions: [Double] = [0.25, 0.5, 0.75, 1]
+
+    /// The choices of one width dimension of full size `full`: those fractions of it.
+    static func widthChoices(_ full: Int, _ fractions: [Double]) -> [Int] {
+        Array(Set(fractions.map { max(1, Int(Double(full) * $0)) })).sorted()
+    }
+
+    /// The standard space of `model`; every width dimension (heads, FFN channels, CNN
+    /// channels, MLP units) offers `widthFractions` of its full size.
+    public static func standard(for model: any Classifier, widthFractions: [Double] = standardWidthFractions) throws -> SubnetSpace {
+        if let b = model as? BertClassifier { return .bert(.standard(for: b.bert.config, widthFractions: widthFractions)) }
+        if let c = model as? ImageCNN { return .cnn(.standard(for: c, widthFractions: widthFractions)) }
         if let m = model as? ImageMLP {
             guard !m.hiddenWidths.isEmpty else { throw TuneError("sub-networks need hidden layers; this MLP has none (--depth 0)") }
-            return .mlp(.standard(for: m))
+            return .mlp(.standard(for: m, widthFractions: widthFractions))
         }
         throw TuneError("sub-networks need a BERT, CNN or MLP classifier; \(model.spec.kind.rawValue) has no elastic dimensions")
     }

@@ -159,7 +159,12 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
     let (model, labels, tokenizer, finalDir) = try ClassifierStore.load(run)
     let runDir = finalDir.lastPathComponent == "final" ? finalDir.deletingLastPathComponent() : finalDir
     // An elastic run (its sub-networks listed in subnets.json) is ordered by its training.
-    let elastic = FileManager.default.fileExists(atPath: runDir.appendingPathComponent("subnets.json").path)
+    let subnetsURL = SubnetsFile.url(in: runDir)
+    let elastic = FileManager.default.fileExists(atPath: subnetsURL.path)
+    // An elastic run searches the space it trained (e.g. narrower --elastic-widths); a gates
+    // run's final/ is already the extracted sub-network, so its own standard space applies.
+    let recorded = elastic ? try SubnetsFile.read(from: subnetsURL) : nil
+    let trainedSpace = recorded.flatMap { $0.training.hasPrefix("elastic") ? $0.space : nil }
     let record = (try? Data(contentsOf: RunDirectory(runDir).runJSON)).flatMap { try? JSONDecoder().decode(RunRecord.self, from: $0) }
     // Image runs: the run's data, prepared as it trained (deterministic in data, fraction and
     // seed), gives both the validation split and the BatchNorm calibration batches.
@@ -176,12 +181,14 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
         case .none: nil
         case .magnitude: .magnitude
         }
-        network = BertSuperNetwork(classifier: bc, padId: tokenizer?.padId ?? 0, reorder: criterion, weightsDirectory: finalDir)
+        guard case .bert(let s)? = trainedSpace ?? .bert(.standard(for: bc.bert.config)) else { throw SuperNetworkError("\(subnetsURL.path): not a BERT space") }
+        network = BertSuperNetwork(classifier: bc, padId: tokenizer?.padId ?? 0, reorder: criterion, weightsDirectory: finalDir, space: s)
     case .cnn:
         guard let cnn = model as? ImageCNN else { throw SuperNetworkError("\(finalDir.path): classifier.json says cnn but the model is not") }
         let calibration = imageData.map { calibrationBatches($0.train, count: 8, batchSize: 64, seed: record!.config.seed) }
+        guard case .cnn(let s)? = trainedSpace ?? .cnn(.standard(for: cnn)) else { throw SuperNetworkError("\(subnetsURL.path): not a CNN space") }
         network = CNNSuperNetwork(cnn: cnn, reorder: reorder == .magnitude || (reorder == .auto && !elastic),
-                                  calibration: calibration, weightsDirectory: finalDir)
+                                  calibration: calibration, weightsDirectory: finalDir, space: s)
     case .mlp:
         throw SuperNetworkError("\(run.path): an MLP run; the search has BERT and CNN super-networks only (sculpt subnets/extract work on MLP runs)")
     }

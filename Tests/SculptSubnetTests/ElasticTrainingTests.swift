@@ -65,6 +65,49 @@ final class ElasticTrainingTests: XCTestCase {
                        try Data(contentsOf: b.appendingPathComponent("final/model.safetensors")))
     }
 
+    func testElasticWidthsNarrowTheSpaceAndDistillFromAFixedTeacher() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = try Self.idx(in: dir)
+        var teacherConfig = Self.cnnConfig(data: data, out: dir.appendingPathComponent("teacher"), schedule: "sandwich")
+        teacherConfig.method = "full"
+        _ = try SubnetTraining.run(teacherConfig)
+        func elastic(_ name: String, teacher: URL?) throws -> URL {
+            var c = Self.cnnConfig(data: data, out: dir.appendingPathComponent(name), schedule: "sandwich")
+            c.elasticWidths = "0.5, 1"; c.distillFrom = teacher?.path
+            return try SubnetTraining.run(c).runDirectory
+        }
+        let taught = try elastic("taught", teacher: dir.appendingPathComponent("teacher"))
+        let plain = try elastic("plain", teacher: nil)
+        // Only half and full widths (stage channels 4 and 8): the run's listing, extraction and search use them.
+        let listing = try RunSubnets.list(taught)
+        XCTAssertEqual(try JSONDecoder().decode(CNNSubnet.self, from: Data(try XCTUnwrap(listing.subnets.first { $0.name == "min" }).subnet.utf8)).channels, [2, 4])
+        let net = try loadSuperNetwork(run: taught, loadValidation: false).network
+        XCTAssertEqual(net.searchSpace.dimensions.map(\.choices), [[1, 2], [1, 2], [2, 4], [4, 8]])
+        XCTAssertThrowsError(try RunSubnets.extract(run: taught, subnet: #"{"blocks": [2, 2], "channels": [1, 8]}"#, out: dir.appendingPathComponent("bad"))) {
+            XCTAssertTrue("\($0)".contains("channels[0]"), "\($0)")
+        }
+        // The teacher's soft outputs, not the largest sub-network's, steered the smaller ones.
+        XCTAssertNotEqual(try Data(contentsOf: taught.appendingPathComponent("final/model.safetensors")),
+                          try Data(contentsOf: plain.appendingPathComponent("final/model.safetensors")))
+        // A teacher for other classes is refused, naming the option.
+        let other = try TinyImages.write(in: dir, count: 60, classes: 3, side: 8, prefix: "three")
+        var otherTeacher = Self.cnnConfig(data: other, out: dir.appendingPathComponent("teacher3"), schedule: "sandwich")
+        otherTeacher.method = "full"; otherTeacher.epochs = 1
+        _ = try SubnetTraining.run(otherTeacher)
+        XCTAssertThrowsError(try elastic("mismatch", teacher: dir.appendingPathComponent("teacher3"))) {
+            XCTAssertTrue("\($0)".contains("--distill-from") && "\($0)".contains("labels"), "\($0)")
+        }
+        // Bad values name their option.
+        for (widths, method, distill) in [("0.5,0.75", "elastic", nil), ("0,1", "elastic", nil), ("a,1", "elastic", nil), ("1", "full", "x")] as [(String, String, String?)] {
+            var c = Self.cnnConfig(data: data, out: dir.appendingPathComponent("never"), schedule: "sandwich")
+            c.elasticWidths = widths; c.method = method; c.distillFrom = distill
+            XCTAssertThrowsError(try c.validate()) {
+                XCTAssertTrue("\($0)".contains(distill == nil ? "--elastic-widths" : "--distill-from"), "\($0)")
+            }
+        }
+    }
+
     func testElasticBertFineTuningAndHFCompatibleExtraction() throws {
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -97,6 +140,16 @@ final class ElasticTrainingTests: XCTestCase {
 }
 
 final class GatesTrainingTests: XCTestCase {
+    func testGatesScheduleHoldsThenFallsCubicallyToTheTarget() {
+        func kept(_ step: Int) -> Double { GatesStrategy.scheduledKeptFraction(step: step, totalSteps: 100, start: 0.2, end: 0.6, target: 0.4) }
+        XCTAssertEqual(kept(0), 1); XCTAssertEqual(kept(20), 1)
+        XCTAssertEqual(kept(40), 0.4 + 0.6 / 8, accuracy: 1e-12)   // half-way: (1 − ½)³ of the way left
+        XCTAssertEqual(kept(60), 0.4); XCTAssertEqual(kept(100), 0.4)
+        for s in 20..<60 { XCTAssertGreaterThan(kept(s), kept(s + 1)) }
+        // The first half of the window closes more than the second (fast, then gently).
+        XCTAssertGreaterThan(kept(20) - kept(40), kept(40) - kept(60))
+    }
+
     func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
         let dir = SharedData.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

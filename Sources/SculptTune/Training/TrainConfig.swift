@@ -63,12 +63,23 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var elasticSchedule: String = "sandwich"
     /// Random sub-networks per step besides the largest and smallest (sandwich rule).
     public var randomSubnets: Int = 2
+    /// Elastic: the widths each width dimension offers, as comma-separated fractions of its
+    /// full size (1 included); narrower choices share more of the widest's weights.
+    public var elasticWidths: String = "0.25,0.5,0.75,1"
     public var distillTemperature: Double = 1
+    /// Elastic: a fixed trained classifier (run dir or `final/`) the smaller sub-networks
+    /// distill from instead of the largest sub-network (DynaBERT's fine-tuned teacher).
+    public var distillFrom: String? = nil
     /// Unit reordering before elastic training of a pre-trained model: magnitude, taylor or none.
     public var importance: String = "magnitude"
     /// Gates: the kept fraction of MACs or parameters to reach (one of them, in (0, 1)).
     public var targetMacs: Double = 0
     public var targetParams: Double = 0
+    /// Gates: the fractions of the run's steps where closing starts and where the target is
+    /// reached (the kept fraction follows a cubic curve between them; the gates are fixed
+    /// after it, so the rest of the run trains the sub-network they chose).
+    public var gatesStart: Double = 0.1
+    public var gatesEnd: Double = 0.6
     /// Start from the weights of this run's `final/` (or a saved image classifier) instead of
     /// a fresh initialisation: elastic fine-tuning of a trained CNN, recovery fine-tunes.
     public var initFrom: String? = nil
@@ -87,6 +98,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
+        case distillFrom = "distill-from", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
         case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from", masks
     }
 
@@ -113,6 +125,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
+        distillFrom = try c.decodeIfPresent(String.self, forKey: .distillFrom); elasticWidths = try get(.elasticWidths, d.elasticWidths)
+        gatesStart = try get(.gatesStart, d.gatesStart); gatesEnd = try get(.gatesEnd, d.gatesEnd)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
         masks = try c.decodeIfPresent(String.self, forKey: .masks)
     }
@@ -133,6 +147,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         } catch {
             throw TuneError("\(url.path): \(error)")
         }
+    }
+
+    /// `elastic-widths` as numbers (call after `validate`).
+    public var elasticWidthFractions: [Double] {
+        elasticWidths.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
     }
 
     /// Checks ranges and names; the message names the option.
@@ -166,6 +185,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["magnitude", "taylor", "none"].contains(importance) { try fail("--importance must be magnitude, taylor or none, got \"\(importance)\"") }
         if targetMacs < 0 || targetMacs >= 1 || targetParams < 0 || targetParams >= 1 { try fail("--target-macs and --target-params must be in (0, 1) (0: not set)") }
         if method == "gates" && (targetMacs > 0) == (targetParams > 0) { try fail("--method gates needs exactly one of --target-macs or --target-params") }
+        if !(gatesStart >= 0 && gatesStart < gatesEnd && gatesEnd <= 1) { try fail("--gates-start and --gates-end must satisfy 0 ≤ start < end ≤ 1, got \(gatesStart) and \(gatesEnd)") }
+        let widths = elasticWidths.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        if widths.isEmpty || widths.contains(where: { $0 == nil || !($0! > 0 && $0! <= 1) }) || !widths.contains(1) {
+            try fail("--elastic-widths must be comma-separated fractions in (0, 1] including 1, got \"\(elasticWidths)\"")
+        }
+        if distillFrom != nil && method != "elastic" { try fail("--distill-from applies to --method elastic, got \"\(method)\"") }
         if masks != nil && method != "full" { try fail("--masks applies to --method full, got \"\(method)\"") }
         _ = try FineTuneMethod(config: self)
     }
