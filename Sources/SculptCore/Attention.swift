@@ -33,7 +33,7 @@ public enum FusedAttention {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * s * s)
         defer { scratch.deallocate() }
         let sb = UncheckedSendableBox(scratch)
-        ThreadPool(threads: workers).parallelFor(workers) { worker in
+        ExecutionContext.pool.parallelFor(workers) { worker in
             // Per-worker scratch for the dropped probabilities.
             let dropped = sb.value + worker * s * s
             for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) {
@@ -71,7 +71,7 @@ public enum FusedAttention {
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * 2 * s * s)
         defer { scratch.deallocate() }
         let sb = UncheckedSendableBox(scratch)
-        ThreadPool(threads: workers).parallelFor(workers) { worker in
+        pool.parallelFor(workers) { worker in
             let dP = sb.value + worker * 2 * s * s, dropped = dP + s * s
             for pair in (pairs * worker / workers)..<(pairs * (worker + 1) / workers) {
                 let b = pair / g.heads, h = pair % g.heads

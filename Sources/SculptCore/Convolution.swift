@@ -40,7 +40,7 @@ extension Tensor {
         let xb = UncheckedSendableBox(x.storage.pointer), wb = UncheckedSendableBox(weight.storage.pointer)
         let ob = UncheckedSendableBox(out.storage.pointer), sb = UncheckedSendableBox(scratch)
         let biasB = UncheckedSendableBox(bias?.storage.pointer)
-        ThreadPool(threads: workers).parallelFor(workers) { w in
+        pool.parallelFor(workers) { w in
             let cols = sb.value + w * ckk * spatial
             for n in (g.batch * w / workers)..<(g.batch * (w + 1) / workers) {
                 im2col(xb.value + n * g.channels * g.height * g.width, channels: g.channels, height: g.height, width: g.width,
@@ -71,7 +71,7 @@ extension Tensor {
         defer { scratch.deallocate() }
         let xb = UncheckedSendableBox(x.storage.pointer), wb = UncheckedSendableBox(weight.storage.pointer)
         let dyb = UncheckedSendableBox(dy.storage.pointer), sb = UncheckedSendableBox(scratch), dxb = UncheckedSendableBox(dx?.storage.pointer)
-        ThreadPool(threads: workers).parallelFor(workers) { w in
+        pool.parallelFor(workers) { w in
             let cols = sb.value + w * perWorker, dcols = cols + ckk * spatial, dwPart = dcols + ckk * spatial, dbPart = dwPart + outC * ckk
             for n in (g.batch * w / workers)..<(g.batch * (w + 1) / workers) {
                 im2col(xb.value + n * g.channels * g.height * g.width, channels: g.channels, height: g.height, width: g.width,

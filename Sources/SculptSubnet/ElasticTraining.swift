@@ -27,8 +27,8 @@ public enum SubnetTraining {
 /// true labels and some smaller ones on the KL divergence to the largest's (detached) soft
 /// outputs; their gradients accumulate into one optimiser step. Which smaller ones:
 /// - `sandwich` (BigNAS / InstaTune): the smallest and `random-subnets` random ones;
-/// - `sorted` (SortedNet): `random-subnets` (at least one) drawn from a fixed list of nested
-///   sub-networks in which depth and width grow together;
+/// - `sorted` (SortedNet): `random-subnets` (at least one) drawn from a fixed list of
+///   `nested-subnets` nested sub-networks in which depth and width grow together;
 /// - `progressive` (Once-for-All): the first quarter of the epochs trains the largest only,
 ///   the next quarter makes depth elastic, the rest depth and width (sandwich in each phase).
 ///
@@ -98,7 +98,7 @@ final class ElasticStrategy: TrainingStrategy {
         var rng = SeededRNG(seed: c.seed ^ (UInt64(step) &* 0x9E37_79B9_7F4A_7C15) ^ 0xE1A5_71C)
         switch c.elasticSchedule {
         case "sorted":
-            let list = space.sortedList(count: 4)
+            let list = space.sortedList(count: c.nestedSubnets)
             return [space.largest] + (0..<max(1, c.randomSubnets)).map { _ in list[Int(rng.next() % UInt64(list.count))] }
         case "progressive":
             let epoch = Double(step) / Double(max(1, context.stepsPerEpoch)), epochs = Double(c.epochs)

@@ -347,4 +347,57 @@ final class PruningTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("--rewind-step"), "\($0)")
         }
     }
+
+    func testIterativeMagnitudePruningOfABertRun() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let modelDir = try TinyBert.write(in: dir, layers: 2)
+        let train = try TinyBert.catsAndMoney(in: dir, count: 24)
+        var c = TrainConfig()
+        c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
+        c.epochs = 2; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25; c.weightDecay = 0.1
+        _ = try Trainer.run(c)
+        let r = try Pruning.run(run: dir.appendingPathComponent("run"), method: "imp", sparsity: 0.36, out: dir.appendingPathComponent("imp"),
+                                imp: IMPOptions(rewindStep: 1))
+        XCTAssertEqual(try XCTUnwrap(r.rounds).map(\.round), [0, 1, 2])
+        XCTAssertEqual(r.achievedSparsity, 0.36, accuracy: 0.01)
+        // Encoder matrices are masked, embeddings and the head are not; masked weights are +0 in the saved model.
+        let masks = try SafeTensorsFile(url: dir.appendingPathComponent("imp/masks.safetensors"))
+        XCTAssertTrue(masks.names.contains { $0.contains("encoder.layer.0.attention.self.query.weight") }, "\(masks.names)")
+        XCTAssertFalse(masks.names.contains { $0.contains("embeddings") || $0.hasPrefix("classifier") }, "\(masks.names)")
+        let saved = try SafeTensorsFile(url: URL(fileURLWithPath: r.directory).appendingPathComponent("model.safetensors"))
+        var zeros = 0
+        for n in masks.names {
+            let m = try masks.tensor(n), w = try saved.tensor(saved.names.first { $0 == n || $0.hasSuffix("." + n) || n.hasSuffix("." + $0) } ?? n)
+            for j in 0..<m.count where m[flat: j] == 0 { XCTAssertEqual(w[flat: j].bitPattern, 0, n); zeros += 1 }
+        }
+        XCTAssertGreaterThan(zeros, 0)
+        XCTAssertNoThrow(try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: r.directory), data: train))
+    }
+
+    /// A `--masks` run killed mid-way and resumed ends with the weights of an uninterrupted one.
+    func testMaskedTrainingResumesExactly() throws {
+        let dir = SharedData.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = ElasticTrainingTests.self
+        let data = try t.idx(in: dir)
+        var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("dense"), schedule: "sandwich")
+        c.method = "full"; c.width = 4; c.depth = 1; c.checkpointEvery = 2; c.weightDecay = 0.1
+        _ = try Trainer.run(c)
+        let m = try Pruning.run(run: dir.appendingPathComponent("dense"), method: "magnitude", sparsity: 0.5)
+        c.masks = URL(fileURLWithPath: m.directory).appendingPathComponent("masks.safetensors").path
+        c.out = dir.appendingPathComponent("a").path
+        _ = try Trainer.run(c)
+        c.out = dir.appendingPathComponent("b").path
+        XCTAssertEqual(try Trainer.run(c, hooks: TrainHooks(abandonAfterStep: 5)).outcome, .abandoned)
+        var resume = TrainConfig(); resume.out = c.out
+        _ = try Trainer.run(resume, resume: true)
+        let a = try Data(contentsOf: dir.appendingPathComponent("a/final/model.safetensors"))
+        XCTAssertEqual(a, try Data(contentsOf: dir.appendingPathComponent("b/final/model.safetensors")))
+        let masks = try SafeTensorsFile(url: URL(fileURLWithPath: c.masks!)), saved = try SafeTensorsFile(url: dir.appendingPathComponent("b/final/model.safetensors"))
+        for n in masks.names {
+            let k = try masks.tensor(n), w = try saved.tensor(n)
+            for j in 0..<k.count where k[flat: j] == 0 { XCTAssertEqual(w[flat: j].bitPattern, 0, n) }
+        }
+    }
 }

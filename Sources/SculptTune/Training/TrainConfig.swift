@@ -63,6 +63,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var elasticSchedule: String = "sandwich"
     /// Random sub-networks per step besides the largest and smallest (sandwich rule).
     public var randomSubnets: Int = 2
+    /// Elastic `sorted`: the length of the nested list sub-networks are drawn from (the same
+    /// list `sculpt subnets --nested N` shows).
+    public var nestedSubnets: Int = 4
     /// Elastic: the widths each width dimension offers, as comma-separated fractions of its
     /// full size (1 included); narrower choices share more of the widest's weights.
     public var elasticWidths: String = "0.25,0.5,0.75,1"
@@ -98,7 +101,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
-        case distillFrom = "distill-from", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
+        case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
         case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from", masks
     }
 
@@ -126,6 +129,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
         distillFrom = try c.decodeIfPresent(String.self, forKey: .distillFrom); elasticWidths = try get(.elasticWidths, d.elasticWidths)
+        nestedSubnets = try get(.nestedSubnets, d.nestedSubnets)
         gatesStart = try get(.gatesStart, d.gatesStart); gatesEnd = try get(.gatesEnd, d.gatesEnd)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
         masks = try c.decodeIfPresent(String.self, forKey: .masks)
@@ -180,6 +184,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
             try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")
         }
+        if nestedSubnets < 2 { try fail("--nested-subnets must be at least 2, got \(nestedSubnets)") }
         if randomSubnets < 0 { try fail("--random-subnets must be ≥ 0, got \(randomSubnets)") }
         if !(distillTemperature > 0) { try fail("--distill-temperature must be positive, got \(distillTemperature)") }
         if !["magnitude", "taylor", "none"].contains(importance) { try fail("--importance must be magnitude, taylor or none, got \"\(importance)\"") }
