@@ -115,10 +115,21 @@ public struct ParetoReport: Codable, Sendable {
         return (header, rows)
     }
 
+    /// One-line JSON of a sub-network's dimension values with per-index dimensions ("heads.0",
+    /// "heads.1", …) gathered into lists in index order — `{"heads":[12,6],"layers":2}`, the
+    /// form `sculpt extract --subnet` reads.
     static func compactJSON(_ v: [String: Int]) -> String {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return String(data: (try? e.encode(v)) ?? Data(), encoding: .utf8) ?? "{}"
+        var scalars: [String: Int] = [:], lists: [String: [(Int, Int)]] = [:]
+        for (key, value) in v {
+            if let dot = key.lastIndex(of: "."), let i = Int(key[key.index(after: dot)...]) {
+                lists[String(key[..<dot]), default: []].append((i, value))
+            } else {
+                scalars[key] = value
+            }
+        }
+        let fields = scalars.map { ($0.key, "\($0.value)") }
+            + lists.map { ($0.key, "[" + $0.value.sorted { $0.0 < $1.0 }.map { "\($0.1)" }.joined(separator: ",") + "]") }
+        return "{" + fields.sorted { $0.0 < $1.0 }.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 
     /// CSV with a header: rank, objectives, encoding (quoted), subnet JSON (quoted).

@@ -1,8 +1,15 @@
 import SculptCore
-import SculptSearch
+@testable import SculptSearch
 import XCTest
 
 final class ParetoTests: XCTestCase {
+    /// Front rows print sub-networks as `sculpt extract --subnet` reads them: per-index dimensions as lists.
+    func testFrontRowSubnetGathersIndexedDimensions() {
+        XCTAssertEqual(ParetoReport.compactJSON(["layers": 2, "heads.1": 6, "heads.0": 12, "ffn.10": 3, "ffn.2": 7]),
+                       #"{"ffn":[7,3],"heads":[12,6],"layers":2}"#)
+        XCTAssertEqual(ParetoReport.compactJSON(["x": 1]), #"{"x":1}"#)
+    }
+
     func testNonDominatedSortOnHandMadePoints() {
         // Minimisation. Front 0: a(1,5) b(2,3) c(4,1); front 1: d(3,4) e(5,2); front 2: f(6,6).
         let pts: [[Double]] = [[3, 4], [1, 5], [6, 6], [2, 3], [5, 2], [4, 1]]
