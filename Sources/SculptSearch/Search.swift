@@ -83,7 +83,7 @@ public final class Searcher {
     /// Part of every default search id: bump it when a change to the algorithms alters the
     /// trajectory of an unchanged configuration, so such a search starts afresh (reusing the
     /// store's measurements) instead of resuming another algorithm's members under the old id.
-    public static let trajectoryVersion = 2
+    public static let trajectoryVersion = 3
     public let space: SearchSpace
     public let config: SearchConfig
     public let searchId: String
@@ -304,7 +304,26 @@ public final class Searcher {
             spop = NSGA2Core.generation(spop, variation: variation, using: &rng, evaluate: surrogate)
         }
         let ranked = spop.crowdedOrder.map { spop.members[$0].genome }
-        return (ranked.map { ($0, predict($0)) }, reports)
+        // Plus every unmeasured sub-network one choice away from a member of the real front:
+        // the surrogate's smooth view misses them, and their predictions carry a measured
+        // neighbour's correction, so they are the best-informed bets late in a search.
+        var extra: [[Int]] = []
+        var seen = Set(ranked)
+        let inds = evaluatedIndividuals
+        let feasible = inds.indices.filter { inds[$0].violation <= 0 }
+        for k in Pareto.frontIndices(feasible.map { inds[$0].objectives }) {
+            let e = inds[feasible[k]].genome
+            for d in e.indices where e[d] >= 0 {
+                for step in [-1, 1] {
+                    var n = e
+                    n[d] += step
+                    guard n[d] >= 0, n[d] < space.dimensions[d].choices.count, (try? space.check(n)) != nil,
+                          known[n] == nil, seen.insert(n).inserted else { continue }
+                    extra.append(n)
+                }
+            }
+        }
+        return ((ranked + extra).map { ($0, predict($0)) }, reports)
     }
 
     /// Indices of the encodings that differ from `e` in exactly one dimension.
@@ -327,7 +346,10 @@ public final class Searcher {
 
     /// Greedy choice of the candidates whose predicted objectives add the most hypervolume to
     /// the real front plus the candidates already chosen (so the batch spreads along the
-    /// front instead of crowding one region); the rest follow in the surrogate's crowded order.
+    /// front instead of crowding one region). When no candidate is predicted to add any, the
+    /// rest follow by how little they are predicted to miss the front by (the additive ε, each
+    /// objective scaled by the front's span to the reference point): with predictors that err
+    /// by more than those margins, the near misses are where the front most likely grows.
     func selectByPredictedGain(_ cands: [([Int], [String: Double])], count: Int) -> [[Int]] {
         let real = evaluatedIndividuals.filter { $0.violation <= 0 }.map(\.objectives)
         var base = Pareto.frontIndices(real).map { real[$0] }
@@ -350,7 +372,12 @@ public final class Searcher {
             let c = pool.remove(at: bestIndex)
             chosen.append(c.e); base.append(c.f); baseHV += bestGain
         }
-        return chosen + cands.map(\.0).filter { !chosen.contains($0) }
+        let span = reference.indices.map { k in max(1e-12, reference[k] - (base.map { $0[k] }.min() ?? reference[k] - 1)) }
+        func miss(_ f: [Double]) -> Double {
+            base.map { p in max(0, f.indices.map { (f[$0] - p[$0]) / span[$0] }.min() ?? 0) }.max() ?? 0
+        }
+        let nearMisses = pool.map { ($0.e, miss($0.f)) }.sorted { $0.1 < $1.1 }.map(\.0)
+        return chosen + nearMisses + cands.map(\.0).filter { !chosen.contains($0) && !nearMisses.contains($0) }
     }
 
     func result(rounds: Int) -> SearchResult {

@@ -130,7 +130,7 @@ final class GatesStrategy: TrainingStrategy {
         }
         let goal = scheduledTarget(step: step)
         let window = Float(max(1, Double(context.totalSteps) * (c.gatesEnd - c.gatesStart)))
-        let eta = max(0.01, 3 / window), gain = Double(max(0.02, 6 / window))
+        let eta = max(0.01, 3 / window), gain = Double(max(0.1, 30 / window))
         state.lastKept = keptFraction()
         state.lambda = max(0, state.lambda + gain * (state.lastKept - goal))
         var sumSq: Double = 0, count = 0, sum: Double = 0
