@@ -97,6 +97,12 @@ final class SearchCLITests: XCTestCase {
         XCTAssertTrue(r.stdout.hasPrefix("front row \(rank) of search search-"), r.stdout)
         XCTAssertTrue(r.stdout.contains("extracted \(subnet) to \(small)"), r.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: small + "/classifier.json"))
+        // bench model takes the extracted directory and the run directory (its final/) alike.
+        for target in [small, run] {
+            let b = try sculpt(["bench", "model", target, "--batch", "4", "--seconds", "0.05", "--threads", "1", "--json"])
+            XCTAssertEqual(b.status, 0, "\(target): \(b.stderr)")
+            XCTAssertTrue(b.stdout.contains("seconds_per_step"), b.stdout)
+        }
 
         for (args, message) in [
             (["extract", run, "--from-db", db, "--out", small], "--from-db and --rank go together"),
