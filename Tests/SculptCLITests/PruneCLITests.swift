@@ -11,8 +11,7 @@ final class PruneCLITests: XCTestCase {
     }
 
     func testIMPRoundsAndMaskErrors() throws {
-        let dir = SharedData.temporaryDirectory("sculpt-cli-imp")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let images = try writeImages(in: dir).path
         let run = dir.appendingPathComponent("run").path
         let common = ["--model", "cnn", "--data", images, "--width", "4", "--epochs", "2", "--batch-size", "16", "--lr", "0.01",

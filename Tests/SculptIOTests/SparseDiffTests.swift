@@ -86,8 +86,7 @@ final class SparseDiffTests: XCTestCase {
     func testSaveLoadRoundTripAndValidation() throws {
         var d = try SparseDiff.select(base: base, finetuned: ft, density: 3.0 / 7)
         d.metadata["base_model"] = "sentence-transformers/all-MiniLM-L6-v2"
-        let dir = SharedData.temporaryDirectory("sparse-diff")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let url = dir.appendingPathComponent("diff.safetensors")
         try d.write(to: url)
         let file = try SafeTensorsFile(path: url.path)

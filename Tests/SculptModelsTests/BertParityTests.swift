@@ -71,8 +71,7 @@ final class BertParityTests: XCTestCase {
         let config = BertConfig(hiddenSize: 8, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 12, vocabSize: 30, maxPositionEmbeddings: 16)
         let model = try BertModel(config: config, seed: 3)
         model.eval()
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         try model.save(to: dir)
         let (loaded, report) = try BertModel.load(directory: dir)
         loaded.eval()

@@ -63,8 +63,7 @@ final class LoRAAdapterTests: XCTestCase {
     }
 
     func testModulesToSaveAndConfigErrors() throws {
-        let dir = SharedData.temporaryDirectory("lora-cfg")
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let cfg = PEFTLoRAConfig(r: 2, loraAlpha: 16, targetModules: .regex(#".*\.query"#), useRSLoRA: true, modulesToSave: ["pooler"], taskType: "FEATURE_EXTRACTION")
         let back = try PEFTLoRAConfig.parse(try cfg.jsonData())
         XCTAssertEqual(back, cfg)

@@ -36,8 +36,7 @@ final class BertSubnetTests: XCTestCase {
             XCTAssertEqual(small.encoder.layers.map { $0.attention.selfAttention.heads }, subnet.heads)
             XCTAssertEqual(small.encoder.layers.map { $0.intermediate.dense.outFeatures }, subnet.ffn)
             // The extracted directory round-trips through config.json with its per-layer sizes.
-            let dir = SharedData.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(at: dir) }
+            let dir = temporaryDirectory()
             try small.save(to: dir)
             let (loaded, _) = try BertModel.load(directory: dir)
             loaded.eval(); small.eval()

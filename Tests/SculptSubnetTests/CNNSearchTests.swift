@@ -39,8 +39,7 @@ final class CNNSearchTests: XCTestCase {
     }
 
     func testSearchOverAnElasticCNNRunMeasuresWhatExtractionDelivers() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let run = try elasticRun(in: dir)
         let loaded = try loadSuperNetwork(run: run)
         let net = try XCTUnwrap(loaded.network as? CNNSuperNetwork)

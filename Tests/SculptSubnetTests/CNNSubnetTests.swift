@@ -52,8 +52,7 @@ final class CNNSubnetTests: XCTestCase {
             let check = checkExtraction(superNetwork: cnn, subnet: subnet, extracted: small, input: images(6, seed: 21))
             XCTAssertLessThanOrEqual(check.maxAbsDifference, 1e-4, subnet.json)
             // Saved and reloaded through the classifier store, the small model is the same.
-            let dir = SharedData.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(at: dir) }
+            let dir = temporaryDirectory()
             try ClassifierStore.saveFinal(small, labels: LabelVocabulary(names: ["a", "b", "c", "d", "e"]), tokenizerSource: nil, to: dir)
             let loaded = try ClassifierStore.load(dir).model
             small.eval()

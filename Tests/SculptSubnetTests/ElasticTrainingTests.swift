@@ -22,8 +22,7 @@ final class ElasticTrainingTests: XCTestCase {
     }
 
     func testElasticCNNSchedulesTrainListAndExtract() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let data = try Self.idx(in: dir)
         for schedule in ["sandwich", "sorted", "progressive"] {
             let out = dir.appendingPathComponent(schedule)
@@ -52,8 +51,7 @@ final class ElasticTrainingTests: XCTestCase {
     }
 
     func testElasticRunResumesExactly() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let data = try Self.idx(in: dir)
         let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
         _ = try SubnetTraining.run(Self.cnnConfig(data: data, out: a, schedule: "sandwich"))
@@ -66,8 +64,7 @@ final class ElasticTrainingTests: XCTestCase {
     }
 
     func testElasticWidthsNarrowTheSpaceAndDistillFromAFixedTeacher() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let data = try Self.idx(in: dir)
         var teacherConfig = Self.cnnConfig(data: data, out: dir.appendingPathComponent("teacher"), schedule: "sandwich")
         teacherConfig.method = "full"
@@ -109,8 +106,7 @@ final class ElasticTrainingTests: XCTestCase {
     }
 
     func testElasticBertFineTuningAndHFCompatibleExtraction() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let modelDir = try TinyBert.write(in: dir, layers: 3)
         let train = try TinyBert.catsAndMoney(in: dir, count: 24)
         for importance in ["taylor", "magnitude"] {
@@ -151,8 +147,7 @@ final class GatesTrainingTests: XCTestCase {
     }
 
     func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let modelDir = try TinyBert.write(in: dir, layers: 2)
         let train = try TinyBert.catsAndMoney(in: dir, count: 48)
         var c = TrainConfig()
@@ -180,8 +175,7 @@ final class GatesTrainingTests: XCTestCase {
 
 final class CNNGatesTrainingTests: XCTestCase {
     func testCNNChannelGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let t = ElasticTrainingTests.self
         let data = try t.idx(in: dir)
         var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
@@ -209,8 +203,7 @@ final class CNNGatesTrainingTests: XCTestCase {
     }
 
     func testGatesRefuseAnMLP() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         var c = ElasticTrainingTests.cnnConfig(data: try ElasticTrainingTests.idx(in: dir), out: dir.appendingPathComponent("run"), schedule: "sandwich")
         c.model = "mlp"; c.method = "gates"; c.targetMacs = 0.5
         XCTAssertThrowsError(try SubnetTraining.run(c)) { XCTAssertTrue("\($0)".contains("mlp"), "\($0)") }
@@ -229,8 +222,7 @@ final class PruningTests: XCTestCase {
     }
 
     func testPruneRunMagnitudeAndStructured() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let t = ElasticTrainingTests.self
         let data = try t.idx(in: dir)
         var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
@@ -281,8 +273,7 @@ final class PruningTests: XCTestCase {
     }
 
     func testIterativeMagnitudePruningWithRewinding() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let t = ElasticTrainingTests.self
         let data = try t.idx(in: dir)
         var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
@@ -349,8 +340,7 @@ final class PruningTests: XCTestCase {
     }
 
     func testIterativeMagnitudePruningOfABertRun() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let modelDir = try TinyBert.write(in: dir, layers: 2)
         let train = try TinyBert.catsAndMoney(in: dir, count: 24)
         var c = TrainConfig()
@@ -377,8 +367,7 @@ final class PruningTests: XCTestCase {
 
     /// A `--masks` run killed mid-way and resumed ends with the weights of an uninterrupted one.
     func testMaskedTrainingResumesExactly() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let t = ElasticTrainingTests.self
         let data = try t.idx(in: dir)
         var c = t.cnnConfig(data: data, out: dir.appendingPathComponent("dense"), schedule: "sandwich")

@@ -54,8 +54,7 @@ final class MLPSubnetTests: XCTestCase {
             XCTAssertLessThanOrEqual(check.maxAbsDifference, 1e-5, subnet.json)
             distinct.insert(withoutGradients { small.logits(input) }.value.scalars)
             // Saved and reloaded, the small model is the same.
-            let dir = SharedData.temporaryDirectory()
-            defer { try? FileManager.default.removeItem(at: dir) }
+            let dir = temporaryDirectory()
             try ClassifierStore.saveFinal(small, labels: LabelVocabulary(names: ["a", "b", "c", "d", "e"]), tokenizerSource: nil, to: dir)
             let loaded = try ClassifierStore.load(dir).model
             XCTAssertEqual(withoutGradients { loaded.logits(input) }.value, withoutGradients { small.logits(input) }.value)
@@ -111,8 +110,7 @@ final class MLPSubnetTests: XCTestCase {
     }
 
     func testElasticMLPRunListsAndExtracts() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let data = try ElasticTrainingTests.idx(in: dir)
         var c = ElasticTrainingTests.cnnConfig(data: data, out: dir.appendingPathComponent("run"), schedule: "sandwich")
         c.model = "mlp"; c.width = 16; c.depth = 2; c.epochs = 4

@@ -80,8 +80,7 @@ final class SubnetSearchTests: XCTestCase {
             XCTAssertLessThan(c.predictedMs / c.measuredMs, 20)
             XCTAssertGreaterThan(c.predictedMs / c.measuredMs, 0.05)
         }
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         try t.write(to: LatencyTable.url(in: dir))
         let back = try LatencyTable.load(runDirectory: dir, network: net, setting: setting)
         XCTAssertEqual(back.partsMs, t.partsMs)
@@ -123,8 +122,7 @@ final class SubnetSearchTests: XCTestCase {
     }
 
     func testSearchOnATinyRunAndPickFromTheFront() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let run = try tinyRun(in: dir)
         var o = SubnetSearchOptions(run: run, db: dir.appendingPathComponent("s.sqlite").path)
         o.objectives = "accuracy:max,params:min"
@@ -177,8 +175,7 @@ final class SubnetSearchTests: XCTestCase {
     }
 
     func testResumeAfterADroppedSearchRepeatsNothingAndEndsOnTheSameFront() throws {
-        let dir = SharedData.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let dir = temporaryDirectory()
         let run = try tinyRun(in: dir)
         let loaded = try loadSuperNetwork(run: run)
         var space = loaded.network.searchSpace

@@ -33,11 +33,20 @@ public enum SharedData {
         return url
     }
 
-    /// A fresh temporary directory, removed by the caller or at process end.
+    /// A fresh temporary directory; the caller removes it (tests: `temporaryDirectory()`).
     public static func temporaryDirectory(_ name: String = "sculpt-test") -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+}
+
+extension XCTestCase {
+    /// A fresh temporary directory removed when the test ends, passed or failed.
+    public func temporaryDirectory() -> URL {
+        let dir = SharedData.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
     }
 }
 

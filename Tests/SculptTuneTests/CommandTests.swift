@@ -6,12 +6,12 @@ import SculptTestSupport
 /// The errors the CLI prints come from these library calls: one line naming what and where.
 final class CommandTests: XCTestCase {
     func testMissingDataFileIsNamed() {
-        var c = TrainConfig(); c.data = "/nonexistent/train-images-idx3-ubyte"; c.out = SharedData.temporaryDirectory().path
+        var c = TrainConfig(); c.data = "/nonexistent/train-images-idx3-ubyte"; c.out = temporaryDirectory().path
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("/nonexistent/train-images-idx3-ubyte"), "\($0)") }
     }
 
     func testTextDataWithImageModelIsExplained() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         var c = TrainConfig(); c.model = "cnn"; c.out = dir.appendingPathComponent("r").path
         c.data = try Fixtures.write("{\"text\": \"a\", \"label\": \"x\"}\n", "t.jsonl", in: dir).path
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("is text; --model cnn trains on images"), "\($0)") }
@@ -30,7 +30,7 @@ final class CommandTests: XCTestCase {
     }
 
     func testExistingRunNeedsResumeAndResumeNeedsRun() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))
         c.epochs = 1
         _ = try Trainer.run(c)
@@ -41,7 +41,7 @@ final class CommandTests: XCTestCase {
     }
 
     func testYAMLConfigAndUnknownKeys() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let good = try Fixtures.write("model: mlp\nbatch-size: 12\nlr: 0.005\nschedule: cosine\neval-data: t.idx\n", "run.yaml", in: dir)
         let c = try TrainConfig.load(yaml: good)
         XCTAssertEqual(c.batchSize, 12)

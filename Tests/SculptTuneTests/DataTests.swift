@@ -20,7 +20,7 @@ final class DataTests: XCTestCase {
     }
 
     func testTextExamplesFromCSVWithCustomFields() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let url = try Fixtures.write("id,sentence,topic\n1,\"hello, world\",greet\n2,bye,leave\n", "d.csv", in: dir)
         let ex = try TextExamples.read(url, textField: "sentence", labelField: "topic")
         XCTAssertEqual(ex.map(\.text), ["hello, world", "bye"])
@@ -29,7 +29,7 @@ final class DataTests: XCTestCase {
     }
 
     func testMalformedJSONLNamesTheLine() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let url = try Fixtures.write("{\"text\": \"a\", \"label\": \"x\"}\n\n{\"text\": \"b\", \"label\": \n", "d.jsonl", in: dir)
         XCTAssertThrowsError(try TextExamples.read(url)) { e in
             XCTAssertTrue("\(e)".hasPrefix("\(url.path):3: malformed JSON"), "\(e)")
@@ -39,7 +39,7 @@ final class DataTests: XCTestCase {
     }
 
     func testEmptyDatasetIsAnError() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let url = try Fixtures.write("\n  \n", "empty.jsonl", in: dir)
         XCTAssertThrowsError(try TextExamples.read(url)) { XCTAssertTrue("\($0)".contains("the dataset is empty"), "\($0)") }
         let images = dir.appendingPathComponent("train-images-idx3-ubyte")
@@ -50,7 +50,7 @@ final class DataTests: XCTestCase {
     }
 
     func testIDXWrongMagicAndTruncation() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let images = try Fixtures.idx(in: dir, count: 8)
         var c = TrainConfig(); c.data = images.path
         var bytes = try Data(contentsOf: images)
@@ -71,14 +71,14 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try v.ids(of: [TextExample(text: "t", label: "a", line: 1), TextExample(text: "u", label: "c", line: 4)], file: "eval.jsonl")) { e in
             XCTAssertTrue("\(e)".hasPrefix("eval.jsonl:4: unknown label \"c\""), "\(e)")
         }
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let url = dir.appendingPathComponent("labels.json")
         try v.write(to: url)
         XCTAssertEqual(try LabelVocabulary.read(from: url), v)
     }
 
     func testUnknownImageLabelInEvalData() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let train = try Fixtures.idx(in: dir, count: 16, classes: 2)
         let eval = try Fixtures.idx(in: dir, count: 16, classes: 3, prefix: "t10k")
         var c = TrainConfig(); c.data = train.path; c.evalData = eval.path
@@ -116,7 +116,7 @@ final class DataTests: XCTestCase {
     }
 
     func testTokenCacheRoundTrips() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let model = try SharedData.require("models/all-MiniLM-L6-v2")
         let tok = try WordPieceTokenizer.load(modelDirectory: model)
         let url = dir.appendingPathComponent("cache/tokens.safetensors")

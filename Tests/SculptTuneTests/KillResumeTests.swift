@@ -28,7 +28,7 @@ final class KillResumeTests: XCTestCase {
 
     func testSIGKILLMidEpochThenResumeIsBitIdentical() throws {
         let binary = try sculptBinary()
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 2000, side: 12)
         let common = ["--model", "cnn", "--width", "8", "--data", data.path, "--epochs", "2", "--batch-size", "16", "--lr", "0.01",
                       "--seed", "4", "--checkpoint-every", "5", "--threads", "1", "--val-fraction", "0.1", "--log-every", "1"]

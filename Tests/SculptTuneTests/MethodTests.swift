@@ -12,7 +12,7 @@ final class MethodTests: XCTestCase {
     struct Setup { let dir: URL; let model: URL; let config: TrainConfig }
 
     func setUp(_ method: String) throws -> Setup {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)
         let train = try TinyBert.catsAndMoney(in: dir, count: 32)
         let test = try Fixtures.write("{\"text\": \"a cat on a mat\", \"label\": \"cats\"}\n{\"text\": \"stocks fell\", \"label\": \"money\"}\n{\"text\": \"the cat\", \"label\": \"cats\"}\n", "test.jsonl", in: dir)
@@ -208,7 +208,7 @@ final class MethodTests: XCTestCase {
     }
 
     func testImageModelsRejectLoRAAndS2FT() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         var c = Fixtures.imageConfig(data: try Fixtures.idx(in: dir), out: dir.appendingPathComponent("r"))
         c.method = "lora"
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("needs a BERT"), "\($0)") }

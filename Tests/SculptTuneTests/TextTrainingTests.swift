@@ -8,7 +8,7 @@ import SculptTestSupport
 /// The text path end to end on a tiny random BERT that uses MiniLM's tokenizer.
 final class TextTrainingTests: XCTestCase {
     func testBertFineTuningWritesLoadableRunAndPredicts() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)
         let train = try TinyBert.catsAndMoney(in: dir, count: 24)
         let csv = try Fixtures.write("text,label\n\"the cat, again\",cats\nstocks rose,money\n", "test.csv", in: dir)
@@ -41,7 +41,7 @@ final class TextTrainingTests: XCTestCase {
     /// writes it) evaluates with the chosen task's head and labels, and says when no task or
     /// a missing one is chosen.
     func testMergedDirectoryEvaluatesWithTheChosenTasksHead() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)
         func run(_ name: String, _ a: String, _ b: String) throws -> (URL, URL) {
             var lines = ""

@@ -12,7 +12,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testAccumulatingTwoMicroBatchesEqualsOneDoubleBatch() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         var a = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("a"))
         a.valFraction = 0; a.clipNorm = 0; a.epochs = 1; a.batchSize = 16; a.warmupRatio = 0.2
@@ -26,7 +26,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testResumeAfterAbandonedRunIsBitIdentical() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         var c = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("full"), model: "cnn")
         c.checkpointEvery = 3; c.evalEvery = 4; c.warmupRatio = 0.1; c.schedule = "cosine"
@@ -46,7 +46,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testInterruptSavesCheckpointAndResumesExactly() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         var c = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("a"))
         c.checkpointEvery = 100
@@ -62,7 +62,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testNaNLossStopsNamesStepAndKeepsLastGoodCheckpoint() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         var c = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("nan"))
         c.checkpointEvery = 2
@@ -79,7 +79,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testEvaluationOfSavedRunMatchesTraining() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         let test = try Fixtures.idx(in: dir, count: 40, seed: 9, prefix: "t10k")
         var c = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("run"), model: "cnn")
@@ -98,7 +98,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testEarlyStoppingWithPatience() throws {
-        let dir = SharedData.temporaryDirectory()
+        let dir = temporaryDirectory()
         let data = try Fixtures.idx(in: dir, count: 96)
         var c = Fixtures.imageConfig(data: data, out: dir.appendingPathComponent("es"))
         c.epochs = 30; c.patience = 2
@@ -115,7 +115,7 @@ final class TrainingTests: XCTestCase {
         let d = Dropout(p: 0.5, rng: SeededRNG(seed: 5))
         let wrapped = Sequential([d])
         _ = d.rng.next()
-        let url = SharedData.temporaryDirectory().appendingPathComponent("c.safetensors")
+        let url = temporaryDirectory().appendingPathComponent("c.safetensors")
         try Checkpoint.save(model: wrapped, optimizer: opt, state: LoopState(data: DataOrderState(seed: 0)), to: url)
         let saved = d.rng
         _ = d.rng.next()
