@@ -11,7 +11,10 @@ head on masked-mean pooled features, cross-entropy, backward, AdamW over what tr
 then the median step time (Sculpt: CPU seconds per step, PyTorch: wall seconds, one thread —
 the same thing on an otherwise idle core).
 """
-import argparse, json, statistics, subprocess, time
+import argparse, json, os, subprocess, sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model_vs_torch import median_step_seconds  # the same timing on both benchmarks
 
 def sculpt_time(cmd, model, method, batch, seq, seconds):
     args = cmd + ["bench", "model", model, "--train", "--method", method, "--batch", str(batch), "--seq", str(seq),
@@ -47,13 +50,7 @@ def torch_time(model_dir, method, batch, seq, seconds):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    step()
-    times, begin = [], time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - begin < seconds:
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_step_seconds(step, seconds)
 
 def main():
     ap = argparse.ArgumentParser()

@@ -44,6 +44,10 @@ def torch_time(model_dir, batch, seq, train, threads, seconds):
             with torch.no_grad():
                 model(input_ids=ids, attention_mask=mask)
 
+    return median_step_seconds(step, seconds)
+
+def median_step_seconds(step, seconds):
+    """One warm-up call of `step`, then the median time of calls over `seconds` (at least 3)."""
     step()
     times, begin = [], time.perf_counter()
     while len(times) < 3 or time.perf_counter() - begin < seconds:

@@ -12,6 +12,16 @@ final class ElasticTrainingTests: XCTestCase {
         try TinyImages.write(in: dir, count: count, classes: classes, side: side)
     }
 
+    /// A tiny BERT (`layers` layers) fine-tuned on `examples` cats/money texts into `dir/run`.
+    static func tinyBertConfig(in dir: URL, layers: Int, examples: Int) throws -> TrainConfig {
+        var c = TrainConfig()
+        c.model = try TinyBert.write(in: dir, layers: layers).path
+        c.data = try TinyBert.catsAndMoney(in: dir, count: examples).path
+        c.out = dir.appendingPathComponent("run").path
+        c.epochs = 1; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+        return c
+    }
+
     static func cnnConfig(data: URL, out: URL, schedule: String) -> TrainConfig {
         var c = TrainConfig()
         c.model = "cnn"; c.method = "elastic"; c.elasticSchedule = schedule
@@ -107,13 +117,12 @@ final class ElasticTrainingTests: XCTestCase {
 
     func testElasticBertFineTuningAndHFCompatibleExtraction() throws {
         let dir = temporaryDirectory()
-        let modelDir = try TinyBert.write(in: dir, layers: 3)
-        let train = try TinyBert.catsAndMoney(in: dir, count: 24)
+        var base = try Self.tinyBertConfig(in: dir, layers: 3, examples: 24)
+        let train = URL(fileURLWithPath: base.data)
+        base.method = "elastic"
         for importance in ["taylor", "magnitude"] {
-            var c = TrainConfig()
-            c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run-\(importance)").path
-            c.method = "elastic"; c.importance = importance
-            c.epochs = 1; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+            var c = base
+            c.out = dir.appendingPathComponent("run-\(importance)").path; c.importance = importance
             let r = try SubnetTraining.run(c)
             XCTAssertEqual(r.outcome, .completed)
             let listing = try RunSubnets.list(r.runDirectory)
@@ -148,12 +157,9 @@ final class GatesTrainingTests: XCTestCase {
 
     func testGatesReachTheTargetAndFinalIsTheExtractedModel() throws {
         let dir = temporaryDirectory()
-        let modelDir = try TinyBert.write(in: dir, layers: 2)
-        let train = try TinyBert.catsAndMoney(in: dir, count: 48)
-        var c = TrainConfig()
-        c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
-        c.method = "gates"; c.targetMacs = 0.5
-        c.epochs = 6; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25
+        var c = try ElasticTrainingTests.tinyBertConfig(in: dir, layers: 2, examples: 48)
+        let train = URL(fileURLWithPath: c.data)
+        c.method = "gates"; c.targetMacs = 0.5; c.epochs = 6
         let r = try SubnetTraining.run(c)
         XCTAssertEqual(r.outcome, .completed)
         let summary = try JSONDecoder().decode(GatesSummary.self, from: Data(contentsOf: r.runDirectory.appendingPathComponent("gates.json")))
@@ -341,11 +347,9 @@ final class PruningTests: XCTestCase {
 
     func testIterativeMagnitudePruningOfABertRun() throws {
         let dir = temporaryDirectory()
-        let modelDir = try TinyBert.write(in: dir, layers: 2)
-        let train = try TinyBert.catsAndMoney(in: dir, count: 24)
-        var c = TrainConfig()
-        c.model = modelDir.path; c.data = train.path; c.out = dir.appendingPathComponent("run").path
-        c.epochs = 2; c.batchSize = 4; c.lr = 5e-3; c.maxLength = 16; c.threads = 1; c.valFraction = 0.25; c.weightDecay = 0.1
+        var c = try ElasticTrainingTests.tinyBertConfig(in: dir, layers: 2, examples: 24)
+        let train = URL(fileURLWithPath: c.data)
+        c.epochs = 2; c.weightDecay = 0.1
         _ = try Trainer.run(c)
         let r = try Pruning.run(run: dir.appendingPathComponent("run"), method: "imp", sparsity: 0.36, out: dir.appendingPathComponent("imp"),
                                 imp: IMPOptions(rewindStep: 1))
