@@ -130,6 +130,9 @@ final class GatesStrategy: TrainingStrategy {
         }
         let goal = scheduledTarget(step: step)
         let window = Float(max(1, Double(context.totalSteps) * (c.gatesEnd - c.gatesStart)))
+        // The target keeps falling, so the error λ integrates stays small: the gain must be
+        // large for λ to keep pace (0.02 left a demo CNN, whose channels are a percent or more
+        // of its MACs each, at 0.54 for 0.5); the reopening below stops any overshoot.
         let eta = max(0.01, 3 / window), gain = Double(max(0.1, 30 / window))
         state.lastKept = keptFraction()
         state.lambda = max(0, state.lambda + gain * (state.lastKept - goal))
