@@ -106,7 +106,7 @@ public final class BertSelfAttention: Module {
             let w = concat(parts.map(\.weight), axis: 0)
             let y = matmul(x, w, transposeB: true)
             qkv = parts.allSatisfy({ $0.bias != nil }) ? y + concat(parts.map { $0.bias! }, axis: 0) : y
-        } else if stacked, projections.allSatisfy({ $0.lora == nil && $0.inputGate == nil && $0.split?.axis != .columns && $0.activeOutFeatures == nil && $0.activeInFeatures == nil }) {
+        } else if stacked, projections.allSatisfy(\.stacksByRows) {
             var blocks: [(Variable, WeightBlock)] = [], offset = 0
             for p in projections {
                 if let s = p.split { blocks.append((s.trainable, WeightBlock(.rows, offset: offset))) }

@@ -79,6 +79,12 @@ extension Linear {
     /// True when the forward pass is a plain x·Wᵀ + b (no adapter or split attached).
     public var isPlain: Bool { split == nil && lora == nil }
 
+    /// True when W (with an s2ft row block, if any) can be stacked row-wise with other
+    /// layers' weights into one GEMM: no LoRA, gate, column split or elastic width.
+    public var stacksByRows: Bool {
+        lora == nil && inputGate == nil && split?.axis != .columns && activeOutFeatures == nil && activeInFeatures == nil
+    }
+
     /// Forward through the leading slice of W selected by the active sizes.
     func elasticForward(_ x: Variable) -> Variable {
         precondition(isPlain, "Linear: elastic width cannot be combined with s2ft or LoRA")

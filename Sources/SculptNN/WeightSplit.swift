@@ -51,16 +51,7 @@ extension Linear {
     /// Writes the trained block back into W and removes the split.
     public func foldWeight() {
         guard let s = split else { return }
-        let out = outFeatures, inF = inFeatures, k = s.count
-        let block = s.trainable.value
-        weight.value.withUnsafeMutablePointer { w in
-            block.withUnsafePointer { t in
-                switch s.axis {
-                case .rows: w.update(from: t, count: k * inF)
-                case .columns: for r in 0..<out { (w + r * inF).update(from: t + r * k, count: k) }
-                }
-            }
-        }
+        writeBlocks([(s.trainable.value, s.block)], into: &weight.value)
         weight.requiresGrad = s.weightWasTrainable
         split = nil
     }
