@@ -199,7 +199,7 @@ public func subnetFromFront(db: String, rank: Int, searchId: String? = nil) thro
 public func extractFromFront(run: URL, db: String, rank: Int, searchId: String? = nil, out: URL,
                              hfCompatible: Bool = false) throws -> (row: FrontSubnet, report: ExtractionReport) {
     let row = try subnetFromFront(db: db, rank: rank, searchId: searchId)
-    let dir = run.lastPathComponent == "final" ? run.deletingLastPathComponent() : run
+    let dir = RunDirectory(runOrFinal: run).url
     if let searched = row.run, searched != dir.standardizedFileURL.path {
         throw SuperNetworkError("\(db): search \"\(row.searchId)\" ran over \(searched), not \(dir.standardizedFileURL.path); its sub-networks name that run's units")
     }

@@ -157,7 +157,7 @@ public enum SuperNetworkReorder: String, Codable, Sendable, CaseIterable {
 public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetworkReorder = .auto,
                              loadValidation: Bool = true) throws -> LoadedSuperNetwork {
     let (model, labels, tokenizer, finalDir) = try ClassifierStore.load(run)
-    let runDir = finalDir.lastPathComponent == "final" ? finalDir.deletingLastPathComponent() : finalDir
+    let runDir = RunDirectory(runOrFinal: finalDir).url
     // An elastic run (its sub-networks listed in subnets.json) is ordered by its training.
     let subnetsURL = SubnetsFile.url(in: runDir)
     let elastic = FileManager.default.fileExists(atPath: subnetsURL.path)
@@ -181,14 +181,16 @@ public func loadSuperNetwork(run: URL, valData: URL? = nil, reorder: SuperNetwor
         case .none: nil
         case .magnitude: .magnitude
         }
-        guard case .bert(let s)? = trainedSpace ?? .bert(.standard(for: bc.bert.config)) else { throw SuperNetworkError("\(subnetsURL.path): not a BERT space") }
-        network = BertSuperNetwork(classifier: bc, padId: tokenizer?.padId ?? 0, reorder: criterion, weightsDirectory: finalDir, space: s)
+        var space: BertSearchSpace? = nil
+        if let trainedSpace { guard case .bert(let s) = trainedSpace else { throw SuperNetworkError("\(subnetsURL.path): not a BERT space") }; space = s }
+        network = BertSuperNetwork(classifier: bc, padId: tokenizer?.padId ?? 0, reorder: criterion, weightsDirectory: finalDir, space: space)
     case .cnn:
         guard let cnn = model as? ImageCNN else { throw SuperNetworkError("\(finalDir.path): classifier.json says cnn but the model is not") }
         let calibration = imageData.map { calibrationBatches($0.train, count: 8, batchSize: 64, seed: record!.config.seed) }
-        guard case .cnn(let s)? = trainedSpace ?? .cnn(.standard(for: cnn)) else { throw SuperNetworkError("\(subnetsURL.path): not a CNN space") }
+        var space: CNNSearchSpace? = nil
+        if let trainedSpace { guard case .cnn(let s) = trainedSpace else { throw SuperNetworkError("\(subnetsURL.path): not a CNN space") }; space = s }
         network = CNNSuperNetwork(cnn: cnn, reorder: reorder == .magnitude || (reorder == .auto && !elastic),
-                                  calibration: calibration, weightsDirectory: finalDir, space: s)
+                                  calibration: calibration, weightsDirectory: finalDir, space: space)
     case .mlp:
         throw SuperNetworkError("\(run.path): an MLP run; the search has BERT and CNN super-networks only (sculpt subnets/extract work on MLP runs)")
     }

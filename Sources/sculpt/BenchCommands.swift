@@ -64,13 +64,10 @@ struct Bench: ParsableCommand {
         }
 
         func run() throws {
-            var dir = URL(fileURLWithPath: modelDir)
-            // A run directory stands for its final/ model, as in `sculpt eval`.
-            let fm = FileManager.default, final = RunDirectory(dir).final
-            if !["config.json", "classifier.json"].contains(where: { fm.fileExists(atPath: dir.appendingPathComponent($0).path) }),
-               fm.fileExists(atPath: final.appendingPathComponent("classifier.json").path) {
-                dir = final
-            }
+            // A run directory stands for its final/ model, as in `sculpt eval`; a plain HF
+            // model directory has no classifier.json and is read as it is.
+            let given = URL(fileURLWithPath: modelDir)
+            let dir = ClassifierStore.classifierDirectory(given) ?? given
             if !train, let kind = try? ClassifierSpec.read(from: dir.appendingPathComponent("classifier.json")).kind, kind != .bert {
                 // An image classifier (a CNN run's final/ or an extracted CNN sub-network).
                 let t = threads ?? ThreadPool.machineThreadCount

@@ -147,6 +147,12 @@ public enum ClassifierStore {
         }
     }
 
+    /// The directory holding a saved classifier (`classifier.json`): `url` itself, or the
+    /// `final/` of the run directory `url`; nil when neither holds one.
+    public static func classifierDirectory(_ url: URL) -> URL? {
+        [url, RunDirectory(url).final].first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("classifier.json").path) }
+    }
+
     /// The per-task heads of a merged model directory (`heads/task_<i>/`, written by
     /// `sculpt merge`), sorted by task index; empty for any other directory.
     public static func mergedTasks(_ dir: URL) -> [Int] {
@@ -178,12 +184,10 @@ public enum ClassifierStore {
             if let task {
                 throw TuneError("--task \(task): \(url.path) is not a merged model with per-task heads (no heads/task_<i>/)")
             }
-            if !fm.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) {
-                dir = RunDirectory(url).final
-                guard fm.fileExists(atPath: dir.appendingPathComponent("classifier.json").path) else {
-                    throw TuneError("\(url.path): not a run directory with final/ nor a saved classifier (no classifier.json)")
-                }
+            guard let found = classifierDirectory(url) else {
+                throw TuneError("\(url.path): not a run directory with final/ nor a saved classifier (no classifier.json)")
             }
+            dir = found
             headDir = dir
         }
         let spec = try ClassifierSpec.read(from: headDir.appendingPathComponent("classifier.json"))

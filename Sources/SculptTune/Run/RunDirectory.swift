@@ -15,6 +15,11 @@ public struct RunDirectory: Sendable {
     public var cache: URL { url.appendingPathComponent("cache") }
     public var curve: URL { url.appendingPathComponent("curve.svg") }
 
+    /// The run directory a path names: the path itself, or the run above a `final/`.
+    public init(runOrFinal url: URL) {
+        self.url = url.lastPathComponent == "final" ? url.deletingLastPathComponent() : url
+    }
+
     public func create() throws {
         for d in [url, checkpoints, cache] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
     }
