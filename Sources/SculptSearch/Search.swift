@@ -377,7 +377,8 @@ public final class Searcher {
             base.map { p in max(0, f.indices.map { (f[$0] - p[$0]) / span[$0] }.min() ?? 0) }.max() ?? 0
         }
         let nearMisses = pool.map { ($0.e, miss($0.f)) }.sorted { $0.1 < $1.1 }.map(\.0)
-        return chosen + nearMisses + cands.map(\.0).filter { !chosen.contains($0) && !nearMisses.contains($0) }
+        let listed = Set(chosen + nearMisses)
+        return chosen + nearMisses + cands.map(\.0).filter { !listed.contains($0) }
     }
 
     func result(rounds: Int) -> SearchResult {
