@@ -122,3 +122,10 @@ public enum TextLines {
         slice.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }
     }
 }
+
+/// "0.5, 0.75,1" as numbers (finite, spaces allowed); nil when any item is not one.
+public func commaSeparatedNumbers(_ text: String) -> [Double]? {
+    let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    guard values.allSatisfy({ $0?.isFinite == true }) else { return nil }
+    return values.map { $0! }
+}

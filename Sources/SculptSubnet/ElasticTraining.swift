@@ -52,7 +52,7 @@ final class ElasticStrategy: TrainingStrategy {
 
     func prepare(model: any Classifier, context: StrategyContext) throws {
         self.context = context
-        space = try SubnetSpace.standard(for: model, widthFractions: c.elasticWidthFractions)
+        space = try SubnetSpace.standard(for: model, widthFractions: c.elasticWidthFractions ?? SubnetSpace.standardWidthFractions)
         if !context.resume, let b = model as? BertClassifier, c.importance != "none" {
             // Leading slices must hold the most important units before sub-networks share them.
             let criterion: ImportanceCriterion = c.importance == "taylor" ? .taylor : .magnitude

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SculptIO
 import SculptSearch
 import SculptSubnet
 
@@ -60,11 +61,10 @@ struct SubnetSearchCommand: ParsableCommand {
 
     func parsedReferencePoint() throws -> [Double]? {
         guard let referencePoint else { return nil }
-        let values = referencePoint.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+        guard let values = commaSeparatedNumbers(referencePoint), !values.isEmpty else {
             throw ValidationError("--reference-point must be comma-separated numbers, got \"\(referencePoint)\"")
         }
-        return values.map { $0! }
+        return values
     }
 
     func run() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import SculptIO
 
 /// The full, resolved configuration of a training run. Keys are the CLI flag names, so a
 /// `run.yaml`, the flags and the saved `run.json` all say the same thing the same way.
@@ -153,10 +154,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// `elastic-widths` as numbers (call after `validate`).
-    public var elasticWidthFractions: [Double] {
-        elasticWidths.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
-    }
+    /// `elastic-widths` as numbers; nil when one is not a number (`validate` refuses it).
+    public var elasticWidthFractions: [Double]? { commaSeparatedNumbers(elasticWidths) }
 
     /// Checks ranges and names; the message names the option.
     public func validate() throws {
@@ -191,8 +190,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if targetMacs < 0 || targetMacs >= 1 || targetParams < 0 || targetParams >= 1 { try fail("--target-macs and --target-params must be in (0, 1) (0: not set)") }
         if method == "gates" && (targetMacs > 0) == (targetParams > 0) { try fail("--method gates needs exactly one of --target-macs or --target-params") }
         if !(gatesStart >= 0 && gatesStart < gatesEnd && gatesEnd <= 1) { try fail("--gates-start and --gates-end must satisfy 0 ≤ start < end ≤ 1, got \(gatesStart) and \(gatesEnd)") }
-        let widths = elasticWidths.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        if widths.isEmpty || widths.contains(where: { $0 == nil || !($0! > 0 && $0! <= 1) }) || !widths.contains(1) {
+        if !(elasticWidthFractions.map { !$0.isEmpty && $0.allSatisfy { $0 > 0 && $0 <= 1 } && $0.contains(1) } ?? false) {
             try fail("--elastic-widths must be comma-separated fractions in (0, 1] including 1, got \"\(elasticWidths)\"")
         }
         if distillFrom != nil && method != "elastic" { try fail("--distill-from applies to --method elastic, got \"\(method)\"") }
