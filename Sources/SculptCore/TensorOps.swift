@@ -153,16 +153,19 @@ extension Tensor {
 
     /// (Batched) matrix product with optional transposes of the last two dimensions.
     /// A plain matrix `b` is shared across `a`'s batch dimensions.
-    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+    /// op(a)·op(b), batched over leading dimensions; `bias` [n] (with a matrix b and a not
+    /// transposed) is added to every output row inside the GEMM.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, bias: Tensor? = nil) -> Tensor {
         let (batch, m, n, k) = checked { try Shape.matmul(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB) }
         let out = Tensor(uninitializedShape: batch + [m, n])
         let lda = a.shape[a.rank - 1], ldb = b.shape[b.rank - 1]
         let batchCount = Shape.count(batch)
         let pool = ExecutionContext.pool
+        precondition(bias == nil || (b.rank == 2 && !transposeA && bias!.count == n), "matmul: a bias needs a matrix B, A not transposed and \(n) values")
         if b.rank == 2 && !transposeA {
             // Fold the batch into M: one big GEMM.
             sgemm(transA: false, transB: transposeB, m: batchCount * m, n: n, k: k, alpha: 1, a: a.storage.pointer, lda: lda,
-                  b: b.storage.pointer, ldb: ldb, beta: 0, c: out.storage.pointer, ldc: n, pool: pool)
+                  b: b.storage.pointer, ldb: ldb, beta: 0, c: out.storage.pointer, ldc: n, bias: bias.map { UnsafePointer($0.storage.pointer) }, pool: pool)
         } else {
             sgemmBatched(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: 1,
                          a: a.storage.pointer, lda: lda, strideA: a.rank == 2 ? 0 : m * k,

@@ -104,16 +104,15 @@ public final class BertSelfAttention: Module {
         if projections.allSatisfy({ $0.isPlain }) && stacked {
             let parts = projections.map { $0.activeParameters() }
             let w = concat(parts.map(\.weight), axis: 0)
-            let y = matmul(x, w, transposeB: true)
-            qkv = parts.allSatisfy({ $0.bias != nil }) ? y + concat(parts.map { $0.bias! }, axis: 0) : y
+            qkv = linear(x, weight: w, bias: parts.allSatisfy({ $0.bias != nil }) ? concat(parts.map { $0.bias! }, axis: 0) : nil)
         } else if stacked, projections.allSatisfy(\.stacksByRows) {
             var blocks: [(Variable, WeightBlock)] = [], offset = 0
             for p in projections {
                 if let s = p.split { blocks.append((s.trainable, WeightBlock(.rows, offset: offset))) }
                 offset += p.outFeatures
             }
-            let y = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks)
-            qkv = projections.allSatisfy({ $0.bias != nil }) ? y + concat(projections.map { $0.bias! }, axis: 0) : y
+            qkv = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks,
+                                                      bias: projections.allSatisfy({ $0.bias != nil }) ? concat(projections.map { $0.bias! }, axis: 0) : nil)
         } else {
             qkv = concat(projections.map { $0(x) }, axis: 1)
         }

@@ -56,8 +56,7 @@ public final class Linear: Layer {
 
     func ungatedForward(_ x: Variable) -> Variable {
         if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
-        var y = split.map { $0.forward(x, weight: weight.value) } ?? matmul(x, weight, transposeB: true)
-        if let b = bias { y = y + b }
+        var y = split.map { $0.forward(x, weight: weight.value, bias: bias) } ?? linear(x, weight: weight, bias: bias)
         if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
         return y
     }
@@ -89,8 +88,7 @@ extension Linear {
     func elasticForward(_ x: Variable) -> Variable {
         precondition(isPlain, "Linear: elastic width cannot be combined with s2ft or LoRA")
         let (w, b) = activeParameters()
-        let y = matmul(x, w, transposeB: true)
-        return b.map { y + $0 } ?? y
+        return linear(x, weight: w, bias: b)
     }
 }
 

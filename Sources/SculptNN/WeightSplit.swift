@@ -31,8 +31,8 @@ public final class WeightSplit {
     /// The block's place in W.
     public var block: WeightBlock { WeightBlock(axis, offset: 0) }
 
-    func forward(_ x: Variable, weight: Tensor) -> Variable {
-        matmulTransposedWithTrainableBlocks(x, weight: weight, blocks: [(trainable, block)])
+    func forward(_ x: Variable, weight: Tensor, bias: Variable?) -> Variable {
+        matmulTransposedWithTrainableBlocks(x, weight: weight, blocks: [(trainable, block)], bias: bias)
     }
 }
 

@@ -42,6 +42,7 @@ struct Bench: ParsableCommand {
         @Option(help: "With --train: full, bitfit, lora, s2ft or sparse (which weights train).") var method: String = "full"
         @Option(help: "LoRA rank.") var loraRank: Int = 8
         @Option(help: "s2ft: heads and channels per layer; sparse: entries of the encoder.") var density: Double = 0.1
+        @Option(help: "s2ft: output or both (which side of each head/channel pair trains).") var s2ftSides: String = "both"
         @Option(help: "Threads (default: all cores).") var threads: Int?
         @Option(help: "Minimum seconds of timed steps.") var seconds: Double = 3
         @Flag(help: "Print one JSON object.") var json = false
@@ -57,7 +58,9 @@ struct Bench: ParsableCommand {
             case "full": return .full
             case "bitfit": return .bitfit
             case "lora": return .lora(rank: loraRank)
-            case "s2ft": return .s2ft(density: density)
+            case "s2ft":
+                guard ["output", "both"].contains(s2ftSides) else { throw ValidationError("--s2ft-sides must be output or both, got \"\(s2ftSides)\"") }
+                return .s2ft(density: density, trainInputSide: s2ftSides == "both")
             case "sparse": return .sparse(density: density)
             default: throw ValidationError("--method must be full, bitfit, lora, s2ft or sparse, got \"\(method)\"")
             }

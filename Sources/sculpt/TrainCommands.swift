@@ -46,6 +46,7 @@ struct Train: ParsableCommand {
     @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
     @Option(help: "sparse: peak learning rate of the sparse phase (default: 10 × --lr, the full phase's).") var sparseLr: Double?
     @Option(help: "s2ft: fraction of attention heads per layer (default: --density).") var s2ftHeadDensity: Double?
+    @Option(help: "s2ft: output (train the selected columns of attention.output.dense and output.dense) or both (also the query/key/value and intermediate rows; default).") var s2ftSides: String?
     @Option(help: "Elastic sampling: sandwich, sorted or progressive.") var elasticSchedule: String?
     @Option(help: "Elastic: random sub-networks per step besides the largest and smallest.") var randomSubnets: Int?
     @Option(help: "Elastic: temperature of the distillation to the largest sub-network.") var distillTemperature: Double?
@@ -77,7 +78,7 @@ struct Train: ParsableCommand {
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let sparseLr { c.sparseLr = sparseLr }
-        if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }
+        if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }; if let s2ftSides { c.s2ftSides = s2ftSides }
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
         if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
         if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }

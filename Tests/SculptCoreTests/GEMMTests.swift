@@ -19,6 +19,7 @@ final class GEMMTests: XCTestCase {
         var pad = 0          // extra elements per row in lda, ldb, ldc
         var nanC = false     // fill C with NaN (only meaningful with beta == 0)
         var threads = 1
+        var bias = false     // add a bias row (the Linear epilogue)
     }
 
     /// Runs one case through the fast kernel and the reference and compares element-wise with a
@@ -31,18 +32,23 @@ final class GEMMTests: XCTestCase {
         let a = (0..<max(1, aRows * lda)).map { _ in rng.next() }
         let b = (0..<max(1, bRows * ldb)).map { _ in rng.next() }
         let c0: [Float] = (0..<max(1, t.m * ldc)).map { _ in t.nanC ? .nan : rng.next() }
+        let bias: [Float]? = t.bias ? (0..<max(1, t.n)).map { _ in rng.next() * 4 } : nil
         var fast = c0, ref = c0
         a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
                 fast.withUnsafeMutableBufferPointer { c in
-                    sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
-                          a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                          beta: t.beta, c: c.baseAddress!, ldc: ldc, pool: ThreadPool(threads: t.threads))
+                    withOptionalPointer(bias) { bp in
+                        sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                              a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
+                              beta: t.beta, c: c.baseAddress!, ldc: ldc, bias: bp, pool: ThreadPool(threads: t.threads))
+                    }
                 }
                 ref.withUnsafeMutableBufferPointer { c in
-                    sgemmReference(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
-                                   a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
-                                   beta: t.beta, c: c.baseAddress!, ldc: ldc)
+                    withOptionalPointer(bias) { bp in
+                        sgemmReference(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
+                                       a: a.baseAddress!, lda: lda, b: b.baseAddress!, ldb: ldb,
+                                       beta: t.beta, c: c.baseAddress!, ldc: ldc, bias: bp)
+                    }
                 }
             }
         }
@@ -60,7 +66,7 @@ final class GEMMTests: XCTestCase {
                     let y = t.transB ? b[j * ldb + p] : b[p * ldb + j]
                     mag += abs(x * y)
                 }
-                let scale = abs(t.alpha) * mag + (t.beta == 0 ? 0 : abs(t.beta * c0[idx]))
+                let scale = abs(t.alpha) * mag + (t.beta == 0 ? 0 : abs(t.beta * c0[idx])) + abs(bias?[j] ?? 0)
                 let tol = 1e-5 * Float(t.k + 4) .squareRoot() * scale + 1e-6
                 if !(abs(fast[idx] - ref[idx]) <= tol) {
                     if bad < 5 {
@@ -135,6 +141,20 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    /// The bias epilogue on every path (few rows, dot products, swapped, blocked with row and
+    /// column remainders, several depth blocks, k = 0), all transposes, beta 0 over NaN and
+    /// beta ≠ 0, padded leading dimensions, one and two threads.
+    func testBiasEpilogue() {
+        for (m, n, k) in [(1, 1, 1), (3, 40, 17), (7, 33, 129), (9, 600, 20), (33, 129, 300), (65, 97, 600), (129, 7, 33), (300, 1, 70), (2100, 70, 30), (5, 7, 0)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    check(Case(m: m, n: n, k: k, transA: ta, transB: tb, bias: true))
+                    check(Case(m: m, n: n, k: k, transA: ta, transB: tb, alpha: 0.5, beta: 0, pad: 3, nanC: true, threads: 2, bias: true))
+                }
+            }
+        }
+    }
+
     func testDegenerateSizes() {
         // k == 0: C = beta * C; alpha == 0 likewise (A and B not read as numbers).
         check(Case(m: 5, n: 7, k: 0, beta: 0.5))
@@ -189,4 +209,10 @@ final class GEMMTests: XCTestCase {
             }
         }
     }
+}
+
+/// `body` with a pointer to the array's storage, or nil.
+private func withOptionalPointer<R>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

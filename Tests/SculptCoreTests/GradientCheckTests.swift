@@ -170,6 +170,20 @@ final class GradientCheckTests: XCTestCase {
         XCTAssertTrue(y.isLeaf)
     }
 
+    func testLinearWithFusedBias() {
+        // x·Wᵀ + b in one op: gradients for x (rank 2 and 3), W and b, and the same value as
+        // the matmul plus a broadcast add.
+        for xShape in [[3, 5], [2, 3, 5]] {
+            check("linear \(xShape)", [randn(xShape), randn([7, 5]), randn([7])]) { linear($0[0], weight: $0[1], bias: $0[2]) }
+            let x = Variable(randn(xShape)), w = Variable(randn([7, 5])), b = Variable(randn([7]))
+            XCTAssertLessThan(linear(x, weight: w, bias: b).value.maxAbsDifference((matmul(x, w, transposeB: true) + b).value), 1e-5)
+        }
+        let w = randn([7, 5])
+        check("row blocks with bias", [randn([3, 5]), randn([2, 5]), randn([7])]) {
+            matmulTransposedWithTrainableBlocks($0[0], weight: w, blocks: [($0[1], WeightBlock(.rows, offset: 1))], bias: $0[2])
+        }
+    }
+
     func testTrainableBlocksMatmul() {
         // W [7, 5] constant except row blocks (2 rows at 1, 3 rows at 4) or column blocks
         // (2 columns at 0, 1 column at 3); x of rank 2 and 3, odd sizes.

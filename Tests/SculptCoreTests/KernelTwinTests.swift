@@ -27,6 +27,30 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testDropoutMaskMatchesScalarTwin() {
+        // The SIMD fill against the per-entry scalar definition, from odd offsets and sizes,
+        // on one and two threads; the kept fraction follows p.
+        for n in sizes + [70_001] {
+            for p: Float in [0.1, 0.5] {
+                let threshold = UInt32(Double(p) * 4_294_967_296.0), keep = 1 / (1 - p)
+                for threads in [1, 2] {
+                    var buf = [Float](repeating: -1, count: n)
+                    withThreads(threads) {
+                        buf.withUnsafeMutableBufferPointer { fillDropoutMask($0.baseAddress!, count: n, key: 0xC0FFEE, threshold: threshold, keep: keep, pool: ExecutionContext.pool) }
+                    }
+                    for i in 0..<n {
+                        XCTAssertEqual(buf[i], dropoutMaskEntry(key: 0xC0FFEE, index: i, threshold: threshold, keep: keep), "entry \(i) of \(n), p \(p)")
+                    }
+                    if n == 70_001 {
+                        let dropped = Double(buf.filter { $0 == 0 }.count) / Double(n)
+                        XCTAssertEqual(dropped, Double(p), accuracy: 0.01, "dropped fraction at p \(p)")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(splitMix64(key: 0, counter: 0), 0xE220_A839_7B1D_CDAF, "SplitMix64's first output from state 0")
+    }
+
     func testExpCoversFullRange() {
         let xs: [Float] = [-100, -87, -20, -1e-3, 0, 1e-3, 1, 10, 50, 88, 100]
         let y = Tensor(shape: [xs.count], data: xs).applying(.exp)

@@ -127,6 +127,13 @@ public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, trans
              op: .matmul(transposeA: transposeA, transposeB: transposeB), inputs: [a, b])
 }
 
+/// A linear layer's x·Wᵀ + b (W [out, in], b [out]) as one GEMM with the bias added to each
+/// finished output tile, instead of a matmul and a broadcast add over the whole output.
+public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+    guard let bias else { return matmul(x, weight, transposeB: true) }
+    return Variable(Tensor.matmul(x.value, weight.value, transposeB: true, bias: bias.value), op: .linear, inputs: [x, weight, bias])
+}
+
 /// Where a trainable block lies in a weight W [out, in]: the block variable's rows (output
 /// features) or columns (input features) replace W's from `offset` on.
 public struct WeightBlock: Sendable, Equatable {
@@ -145,13 +152,14 @@ public struct WeightBlock: Sendable, Equatable {
 /// alone (never dW of the frozen rest): "select sparsely, compute densely" (s2ft).
 /// (W is copied with the blocks written in: writing them into the caller's frozen weight in
 /// place measured no faster on a MiniLM s2ft step.)
-public func matmulTransposedWithTrainableBlocks(_ x: Variable, weight: Tensor, blocks: [(Variable, WeightBlock)]) -> Variable {
+public func matmulTransposedWithTrainableBlocks(_ x: Variable, weight: Tensor, blocks: [(Variable, WeightBlock)], bias: Variable? = nil) -> Variable {
     precondition(weight.rank == 2 && x.value.shape.last == weight.shape[1],
                  "matmulTransposedWithTrainableBlocks: x \(x.value.shape) does not fit W \(weight.shape)")
     var w = weight
     writeBlocks(blocks.map { ($0.0.value, $0.1) }, into: &w)
-    return Variable(Tensor.matmul(x.value, w, transposeB: true), op: .trainableBlocksMatmul(weight: w, blocks: blocks.map(\.1)),
-                    inputs: [x] + blocks.map(\.0))
+    // The bias (if any) is the last input, after the blocks.
+    return Variable(Tensor.matmul(x.value, w, transposeB: true, bias: bias?.value), op: .trainableBlocksMatmul(weight: w, blocks: blocks.map(\.1)),
+                    inputs: [x] + blocks.map(\.0) + (bias.map { [$0] } ?? []))
 }
 
 /// Writes each block's values into W [out, in] at its place (rows or columns from its offset).
@@ -244,21 +252,14 @@ public func klDivergence(student: Variable, teacher: Variable, temperature: Floa
                     inputs: [student.reshaped([rows, classes]), teacher.reshaped([rows, classes])])
 }
 
-/// An inverted-dropout mask: 0 with probability `p`, else 1/(1−p). Each 64-bit draw decides
-/// two entries (32 bits each), halving generator calls on large attention masks.
+/// An inverted-dropout mask: 0 with probability `p`, else 1/(1−p). One draw of `rng` keys a
+/// counter-based mask (`fillDropoutMask`), so the mask costs the generator one step.
 public func dropoutMask(_ shape: [Int], p: Float, using rng: inout SeededRNG) -> Tensor {
-    let keep = 1 / (1 - p)
-    let threshold = UInt64(Double(p) * 4_294_967_296.0)
-    return Tensor(shape: shape) { buf in
-        var i = 0
-        while i + 1 < buf.count {
-            let r = rng.next()
-            buf[i] = (r & 0xFFFF_FFFF) < threshold ? 0 : keep
-            buf[i + 1] = (r >> 32) < threshold ? 0 : keep
-            i += 2
-        }
-        if i < buf.count { buf[i] = (rng.next() & 0xFFFF_FFFF) < threshold ? 0 : keep }
-    }
+    let key = rng.next()
+    let threshold = UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0))
+    let mask = Tensor(uninitializedShape: shape)
+    fillDropoutMask(mask.storage.pointer, count: mask.count, key: key, threshold: threshold, keep: 1 / (1 - p), pool: ExecutionContext.pool)
+    return mask
 }
 
 /// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1−p).

@@ -10,6 +10,8 @@ enum Op {
     case mean(axes: [Int], keepDims: Bool)
     case maxAlong(axis: Int, keepDims: Bool, indices: [Int32])
     case matmul(transposeA: Bool, transposeB: Bool)
+    /// x·Wᵀ + b (inputs x, W, b).
+    case linear
     /// x·Wᵀ with W (as assembled in the forward pass) constant except `blocks` (inputs 1...).
     case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock])
     case reshape
@@ -40,6 +42,7 @@ enum Op {
         case .mean: return "mean"
         case .maxAlong: return "max"
         case .matmul: return "matmul"
+        case .linear: return "linear"
         case .trainableBlocksMatmul: return "trainableBlocksMatmul"
         case .reshape: return "reshape"
         case .permute: return "permute"
@@ -145,6 +148,11 @@ enum Gradients {
             }
             return [ga, gb]
 
+        case .linear:
+            // The matmul rule for x and W; db sums g over every row.
+            let gxw = inputGradients(.matmul(transposeA: false, transposeB: true), inputs: [inputs[0], inputs[1]], output: y, upstream: g)
+            return gxw + [inputs[2].requiresGrad ? g.sumToShape(inputs[2].value.shape) : nil]
+
         case .trainableBlocksMatmul(let w, let blocks):
             // y = x·Wᵀ: dx = g·W; a row block [k, in] at o gets g[:, o..<o+k]ᵀ·x, a column
             // block [out, k] at o gets gᵀ·x[:, o..<o+k] — strided GEMMs, no copies.
@@ -166,6 +174,9 @@ enum Gradients {
                           b: x.storage.pointer + b.offset, ldb: inF, beta: 0, c: gb.storage.pointer, ldc: shape[1], pool: pool)
                 }
                 grads.append(gb)
+            }
+            if inputs.count == blocks.count + 2 {  // the bias
+                grads.append(inputs[blocks.count + 1].requiresGrad ? g.sumToShape(inputs[blocks.count + 1].value.shape) : nil)
             }
             return grads
 

@@ -90,8 +90,9 @@ public func unaryDerivativeReference(_ f: UnaryFunction, _ x: Float) -> Float {
     case .tanh: let t = simdTanh(x); return 1 - t * t
     case .relu: return F16x(repeating: 1).replacing(with: 0, where: x .<= 0)
     case .geluErf:
-        let cdf = 0.5 * (1 + simdErf(x * 0.707_106_77))
-        return cdf + x * simdExp(-0.5 * x * x) * 0.398_942_28
+        // erf(x/√2) is built from e^(−x²/2), which is also the normal density's factor.
+        let (erf, gaussian) = simdErfAndGaussian(x * 0.707_106_77)
+        return 0.5 * (1 + erf) + x * gaussian * 0.398_942_28
     case .geluTanh:
         let c: Float = 0.797_884_56
         let x3: F16x = x * x * x

@@ -49,17 +49,20 @@ private enum GEMMBlocking {
 
 // MARK: - Public API
 
-/// C = alpha * op(A) * op(B) + beta * C. op(A) is m×k, op(B) is k×n, C is m×n (all row-major).
-/// transA: A is stored k×m (row-major, leading dim lda) and used transposed. Likewise transB
-/// (B stored n×k). beta == 0 overwrites C without reading it.
+/// C = alpha * op(A) * op(B) + beta * C (+ bias on every row). op(A) is m×k, op(B) is k×n, C
+/// is m×n (all row-major). transA: A is stored k×m (row-major, leading dim lda) and used
+/// transposed. Likewise transB (B stored n×k). beta == 0 overwrites C without reading it.
+/// `bias` (n values) is added to each row of C as its tiles are finished, while they are in
+/// cache: a Linear layer's x·Wᵀ + b without a second pass over the output.
 public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool) {
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil, pool: ThreadPool) {
     let p = GEMMProblem(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, bias: bias)
     if m == 0 || n == 0 { return }
     if k == 0 || alpha == 0 {
         gemmScaleC(p, rows: 0..<m, cols: 0..<n)
+        if let bias { addBias(bias, to: c, rows: m, cols: n, ldc: ldc) }
         return
     }
     let macs = m * n * k
@@ -132,10 +135,12 @@ private struct GEMMProblem {
     let a: UnsafePointer<Float>, lda: Int
     let b: UnsafePointer<Float>, ldb: Int
     let c: UnsafeMutablePointer<Float>, ldc: Int
+    /// Added to every row of C (indexed by C's column) once its sum is complete.
+    let bias: UnsafePointer<Float>?
 
     init(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
         precondition(m >= 0 && n >= 0 && k >= 0, "sgemm: negative dimension")
         precondition(lda >= (transA ? m : k), "sgemm: lda smaller than a row of A")
         precondition(ldb >= (transB ? k : n), "sgemm: ldb smaller than a row of B")
@@ -144,6 +149,7 @@ private struct GEMMProblem {
         self.m = m; self.n = n; self.k = k
         self.alpha = alpha; self.beta = beta
         self.a = a; self.lda = lda; self.b = b; self.ldb = ldb; self.c = c; self.ldc = ldc
+        self.bias = bias
     }
 }
 
@@ -179,7 +185,32 @@ private func gemmSerial(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     } else if p.transB && !p.transA && rows.count <= GEMMBlocking.swappedMaxRows {
         gemmSwapped(p, rows: rows, cols: cols)
     } else {
-        gemmBlocked(p, rows: rows, cols: cols)
+        gemmBlocked(p, rows: rows, cols: cols)  // adds the bias per finished tile itself
+        return
+    }
+    // The other paths handle few rows: the rectangle is small and still in cache.
+    if let bias = p.bias {
+        addBias(bias + cols.lowerBound, to: p.c + rows.lowerBound * p.ldc + cols.lowerBound, rows: rows.count, cols: cols.count, ldc: p.ldc)
+    }
+}
+
+/// c[r, j] += bias[j] for r < rows, j < cols.
+@inline(__always)
+private func addBias(_ bias: UnsafePointer<Float>, to c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ldc: Int) {
+    if cols == gemmNR {
+        // A finished micro-tile: two vectors of bias, reused down its rows.
+        let b = UnsafeRawPointer(bias)
+        let b0 = b.loadUnaligned(as: SIMD16<Float>.self), b1 = b.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
+        for r in 0..<rows {
+            let row = UnsafeMutableRawPointer(c + r * ldc)
+            row.storeBytes(of: row.loadUnaligned(as: SIMD16<Float>.self) + b0, as: SIMD16<Float>.self)
+            row.storeBytes(of: row.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self) + b1, toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+        return
+    }
+    for r in 0..<rows {
+        let row = c + r * ldc
+        for j in 0..<cols { row[j] += bias[j] }
     }
 }
 
@@ -232,6 +263,7 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
     while pc < k {
         let kc = min(kcMax, k - pc)
         let beta: Float = pc == 0 ? p.beta : 1
+        let lastDepthBlock = pc + kc == k
         var ic = 0
         while ic < m {
             let mc = min(mcMax, m - ic)
@@ -270,6 +302,9 @@ private func gemmBlocked(_ p: GEMMProblem, rows: Range<Int>, cols: Range<Int>) {
                             microKernel(rows: r, kc: kc, a: aPanel, lda: aStride, b: bPanel, ldb: NR,
                                         c: tmp, ldc: NR, alpha: 1, beta: 0)
                             mergeTile(tmp, rows: r, cols: nc - jr, c: cRow + jr, ldc: p.ldc, alpha: p.alpha, beta: beta)
+                        }
+                        if lastDepthBlock, let bias = p.bias {
+                            addBias(bias + j0 + jr, to: cRow + jr, rows: r, cols: min(NR, nc - jr), ldc: p.ldc)
                         }
                         jr += NR
                     }

@@ -2,7 +2,7 @@
 /// Same contract as `sgemm`; the ground truth the fast kernel is tested against.
 public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                           beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, bias: UnsafePointer<Float>? = nil) {
     precondition(m >= 0 && n >= 0 && k >= 0, "sgemmReference: negative dimension")
     precondition(lda >= (transA ? m : k), "sgemmReference: lda smaller than a row of A")
     precondition(ldb >= (transB ? k : n), "sgemmReference: ldb smaller than a row of B")
@@ -15,12 +15,13 @@ public func sgemmReference(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, a
                 let y = transB ? b[j * ldb + p] : b[p * ldb + j]
                 sum += x * y
             }
+            let b = bias?[j] ?? 0
             if alpha == 0 || k == 0 {  // BLAS convention: op(A)*op(B) is not evaluated
-                c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j]
+                c[i * ldc + j] = (beta == 0 ? 0 : beta * c[i * ldc + j]) + b
                 continue
             }
             let old = c[i * ldc + j]
-            c[i * ldc + j] = beta == 0 ? alpha * sum : alpha * sum + beta * old
+            c[i * ldc + j] = (beta == 0 ? alpha * sum : alpha * sum + beta * old) + b
         }
     }
 }

@@ -51,7 +51,11 @@ public func simdTanh(_ x: F16x) -> F16x {
 }
 
 @inline(__always)
-public func simdErf(_ x: F16x) -> F16x {
+public func simdErf(_ x: F16x) -> F16x { simdErfAndGaussian(x).erf }
+
+/// erf(x) and the e^(−x²) it is built from (GELU's derivative needs both; one exponential).
+@inline(__always)
+public func simdErfAndGaussian(_ x: F16x) -> (erf: F16x, gaussian: F16x) {
     // Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd symmetry; a Taylor series near 0
     // keeps the relative error small for tiny inputs.
     let ax = x.replacing(with: -x, where: x .< 0)
@@ -61,14 +65,15 @@ public func simdErf(_ x: F16x) -> F16x {
     p = p * t + 1.421_413_741
     p = p * t - 0.284_496_736
     p = p * t + 0.254_829_592
-    var y = 1 - p * t * simdExp(-ax * ax)
+    let gaussian = simdExp(-ax * ax)
+    var y = 1 - p * t * gaussian
     let x2 = ax * ax
     var poly = F16x(repeating: -1.0 / 42) * x2
     poly = (poly + (1.0 / 10 as Float)) * x2
     poly = (poly + (-1.0 / 3 as Float)) * x2
     let series = ax * (poly + 1) * (1.128_379_2 as Float)
     y = y.replacing(with: series, where: ax .< 0.1)
-    return y.replacing(with: -y, where: x .< 0)
+    return (y.replacing(with: -y, where: x .< 0), gaussian)
 }
 
 @inline(__always)

@@ -57,6 +57,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var sparseLr: Double? = nil
     /// s2ft: density of attention heads (nil: `density`); at 1 % a 12-head layer gets none.
     public var s2ftHeadDensity: Double? = nil
+    /// s2ft: which side of each coupled pair trains — "output" (the selected columns of
+    /// attention.output.dense and output.dense, as in S2FT's own examples) or "both" (also the
+    /// query/key/value and intermediate rows).
+    public var s2ftSides: String = "both"
     // Sub-network options (used by elastic / gates; the strategies live in SculptSubnet)
     /// Elastic sampling: "sandwich" (largest, smallest, N random), "sorted" (nested sub-models
     /// from a fixed sorted list) or "progressive" (depth first, then width). Not `schedule`,
@@ -100,7 +104,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
-        case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density"
+        case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
         case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
         case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from", masks
@@ -126,6 +130,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
         sparseLr = try c.decodeIfPresent(Double.self, forKey: .sparseLr)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
+        s2ftSides = try get(.s2ftSides, d.s2ftSides)
         elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
@@ -180,6 +185,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
         if let s = sparseLr, !(s > 0) || !s.isFinite { try fail("--sparse-lr must be a positive number, got \(s)") }
         if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
+        if !["output", "both"].contains(s2ftSides) { try fail("--s2ft-sides must be output or both, got \"\(s2ftSides)\"") }
         if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
             try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")
         }
