@@ -9,7 +9,7 @@ import SculptTestSupport
 /// lora, sparse, s2ft and bitfit on a tiny random BERT: only the intended weights move, the
 /// saved form evaluates like the trained model, and a killed run resumes bit-identically.
 final class MethodTests: XCTestCase {
-    struct Setup { let dir: URL; let model: URL; let config: TrainConfig }
+    struct Setup { let dir: URL; let model: URL; var config: TrainConfig }
 
     func setUp(_ method: String) throws -> Setup {
         let dir = temporaryDirectory()
@@ -156,9 +156,22 @@ final class MethodTests: XCTestCase {
     }
 
     func testS2FTChangesOnlyPlannedRowsAndColumnsAndFolds() throws {
-        let s = try setUp("s2ft")
+        try assertS2FTChangesOnlyPlanned(sides: "both")
+    }
+
+    func testS2FTOutputSideLeavesInputSideWeightsUntouched() throws {
+        try assertS2FTChangesOnlyPlanned(sides: "output")
+    }
+
+    /// Trains s2ft with `sides` and checks that only the plan's rows/columns moved: with
+    /// "output" only attention.output.dense and output.dense columns, with "both" also the
+    /// query/key/value and intermediate rows (each side must move somewhere).
+    private func assertS2FTChangesOnlyPlanned(sides: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        var s = try setUp("s2ft")
+        s.config.s2ftSides = sides
         let r = try Trainer.run(s.config)
         let plan = try XCTUnwrap(try Checkpoint.readState(from: RunDirectory(r.runDirectory).lastCheckpoint).s2ftPlan)
+        XCTAssertEqual(plan.trainInputSide, sides == "both", file: file, line: line)
         XCTAssertEqual(plan.layers[0].heads.count, 1); XCTAssertEqual(plan.layers[0].channels.count, 16)
         let final = RunDirectory(r.runDirectory).final
         let base = try tensors(s.model.appendingPathComponent("model.safetensors"))
@@ -167,26 +180,29 @@ final class MethodTests: XCTestCase {
         let headDim = 8
         let rows = Set(plan.layers[0].heads.flatMap { h in h * headDim..<(h + 1) * headDim })
         let channels = Set(plan.layers[0].channels)
+        let inputSide = ["attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight", "intermediate.dense.weight"]
         func allowed(_ n: String, _ r: Int, _ c: Int) -> Bool {
             switch n {
-            case let x where x.hasSuffix("attention.self.query.weight") || x.hasSuffix("attention.self.key.weight") || x.hasSuffix("attention.self.value.weight"): return rows.contains(r)
+            case let x where x.hasSuffix("attention.self.query.weight") || x.hasSuffix("attention.self.key.weight") || x.hasSuffix("attention.self.value.weight"):
+                return sides == "both" && rows.contains(r)
             case let x where x.hasSuffix("attention.output.dense.weight"): return rows.contains(c)
-            case let x where x.hasSuffix("intermediate.dense.weight"): return channels.contains(r)
+            case let x where x.hasSuffix("intermediate.dense.weight"): return sides == "both" && channels.contains(r)
             case let x where x.hasSuffix("layer.0.output.dense.weight"): return channels.contains(c)
             default: return false
             }
         }
-        var changed = 0
+        var changedInputSide = 0, changedOutputSide = 0
         for (n, b) in base {
             let t = tuned[n]!, cols = b.shape.count == 2 ? b.shape[1] : 1
             b.withUnsafePointer { bp in t.withUnsafePointer { tp in
                 for i in 0..<b.count where bp[i] != tp[i] {
-                    changed += 1
-                    XCTAssertTrue(allowed(n, i / cols, i % cols), "\(n)[\(i / cols), \(i % cols)] moved outside the plan")
+                    if inputSide.contains(where: { n.hasSuffix($0) }) { changedInputSide += 1 } else { changedOutputSide += 1 }
+                    XCTAssertTrue(allowed(n, i / cols, i % cols), "\(n)[\(i / cols), \(i % cols)] moved outside the plan (\(sides))", file: file, line: line)
                 }
             } }
         }
-        XCTAssertGreaterThan(changed, 0)
+        XCTAssertGreaterThan(changedOutputSide, 0, file: file, line: line)
+        if sides == "both" { XCTAssertGreaterThan(changedInputSide, 0, file: file, line: line) } else { XCTAssertEqual(changedInputSide, 0, file: file, line: line) }
         try assertRoundTrip(r, s)
     }
 
