@@ -32,11 +32,12 @@ public struct S2FTPlan: Sendable, Equatable, Codable {
     }
 
     public var layers: [Layer]
-    /// Also train the input side (query/key/value rows and intermediate rows); false trains
-    /// only the output side (attention.output.dense and output.dense columns), which is cheaper.
+    /// Also train the input side (query/key/value rows and intermediate rows); false (the
+    /// default, as in S2FT's own examples) trains only the output side (attention.output.dense
+    /// and output.dense columns), which needs no weight gradient on the input side.
     public var trainInputSide: Bool
 
-    public init(layers: [Layer], trainInputSide: Bool = true) {
+    public init(layers: [Layer], trainInputSide: Bool = false) {
         self.layers = layers
         self.trainInputSide = trainInputSide
     }
@@ -44,7 +45,7 @@ public struct S2FTPlan: Sendable, Equatable, Codable {
     /// Chooses ⌊density·heads⌉ heads and ⌊density·channels⌉ channels per layer (rounded half
     /// away from zero; `headDensity` overrides for heads — at 1 % a 12-head layer gets none).
     public static func choose(for model: BertModel, density: Double, headDensity: Double? = nil,
-                              criterion: Criterion = .random, seed: UInt64 = 0, trainInputSide: Bool = true) -> S2FTPlan {
+                              criterion: Criterion = .random, seed: UInt64 = 0, trainInputSide: Bool = false) -> S2FTPlan {
         var rng = SeededRNG(seed: seed)
         func count(_ n: Int, _ d: Double) -> Int { min(n, max(0, Int((d * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
         func pick(_ n: Int, _ k: Int, scores: () -> [Double]) -> [Int] {

@@ -42,7 +42,7 @@ struct Bench: ParsableCommand {
         @Option(help: "With --train: full, bitfit, lora, s2ft or sparse (which weights train).") var method: String = "full"
         @Option(help: "LoRA rank.") var loraRank: Int = 8
         @Option(help: "s2ft: heads and channels per layer; sparse: entries of the encoder.") var density: Double = 0.1
-        @Option(help: "s2ft: output or both (which side of each head/channel pair trains).") var s2ftSides: String = "both"
+        @Option(help: "s2ft: output (default) or both (which side of each head/channel pair trains).") var s2ftSides: String = "output"
         @Option(help: "Threads (default: all cores).") var threads: Int?
         @Option(help: "Minimum seconds of timed steps.") var seconds: Double = 3
         @Flag(help: "Print one JSON object.") var json = false

@@ -46,7 +46,7 @@ struct Train: ParsableCommand {
     @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
     @Option(help: "sparse: peak learning rate of the sparse phase (default: 10 × --lr, the full phase's).") var sparseLr: Double?
     @Option(help: "s2ft: fraction of attention heads per layer (default: --density).") var s2ftHeadDensity: Double?
-    @Option(help: "s2ft: output (train the selected columns of attention.output.dense and output.dense) or both (also the query/key/value and intermediate rows; default).") var s2ftSides: String?
+    @Option(help: "s2ft: output (train the selected columns of attention.output.dense and output.dense; default) or both (also the query/key/value and intermediate rows).") var s2ftSides: String?
     @Option(help: "Elastic sampling: sandwich, sorted or progressive.") var elasticSchedule: String?
     @Option(help: "Elastic: random sub-networks per step besides the largest and smallest.") var randomSubnets: Int?
     @Option(help: "Elastic: temperature of the distillation to the largest sub-network.") var distillTemperature: Double?

@@ -60,7 +60,7 @@ final class S2FTTests: XCTestCase {
         // the hidden size) as one stacked GEMM with the s2ft blocks written in.
         for sequence in [5, 9] {
             let tokens = randomTokens(batch: 2, sequence: sequence, vocab: 40, seed: 7)
-            let plan = S2FTPlan(layers: [.init(heads: [1, 3], channels: [0, 5, 9]), .init(heads: [2], channels: [])])
+            let plan = S2FTPlan(layers: [.init(heads: [1, 3], channels: [0, 5, 9]), .init(heads: [2], channels: [])], trainInputSide: true)
             let dense = try randomBert()
             // Dense reference: the same permutation, every weight trainable.
             for (layer, choice) in zip(dense.encoder.layers, plan.layers) {
@@ -105,7 +105,7 @@ final class S2FTTests: XCTestCase {
         let base = try randomBert()
         let model = try randomBert()
         model.train()
-        let plan = S2FTPlan.choose(for: model, density: 0.25, criterion: .random, seed: 9)
+        let plan = S2FTPlan.choose(for: model, density: 0.25, criterion: .random, seed: 9, trainInputSide: true)
         let session = applyS2FT(plan, to: model)
         let opt = AdamW(learningRate: 0.01, weightDecay: 0.1)
         for step in 0..<3 {
