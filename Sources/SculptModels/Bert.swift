@@ -97,7 +97,7 @@ public final class BertSelfAttention: Module {
         // hidden units (batch-1 inference) stacking would copy more weight than the three
         // outputs are worth, so the projections run separately and their outputs are joined.
         // s2ft's row blocks stack the same way: the stacked W is a constant with the blocks
-        // written in, and only the blocks get gradients.
+        // written in, and only the blocks get gradients; so do LoRA adapters (below).
         let projections = [query, key, value]
         let stacked = batch * sequence >= query.activeShape.in
         let qkv: Variable
@@ -113,6 +113,16 @@ public final class BertSelfAttention: Module {
             }
             qkv = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks,
                                                       bias: projections.allSatisfy({ $0.bias != nil }) ? concat(projections.map { $0.bias! }, axis: 0) : nil)
+        } else if stacked, projections.allSatisfy(\.stacksWithLoRA) {
+            // LoRA (PEFT's default targets query and value): the base projections stacked as
+            // above, each adapter's B·hidden accumulated into its own columns of the output.
+            var updates: [ColumnUpdate] = [], offset = 0
+            for p in projections {
+                if let l = p.lora, !l.merged { updates.append(ColumnUpdate(hidden: l.hidden(x, training: p.training), up: l.b, offset: offset)) }
+                offset += p.outFeatures
+            }
+            qkv = linear(x, weight: concat(projections.map(\.weight), axis: 0),
+                         bias: projections.allSatisfy({ $0.bias != nil }) ? concat(projections.map { $0.bias! }, axis: 0) : nil, columnUpdates: updates)
         } else {
             qkv = concat(projections.map { $0(x) }, axis: 1)
         }

@@ -78,6 +78,13 @@ extension Linear {
     /// True when the forward pass is a plain x·Wᵀ + b (no adapter or split attached).
     public var isPlain: Bool { split == nil && lora == nil }
 
+    /// True when W can be stacked row-wise with other layers' weights into one GEMM whose
+    /// output takes an unmerged LoRA adapter's update in this layer's columns (`ColumnUpdate`):
+    /// no split, gate or elastic width.
+    public var stacksWithLoRA: Bool {
+        split == nil && inputGate == nil && activeOutFeatures == nil && activeInFeatures == nil
+    }
+
     /// True when W (with an s2ft row block, if any) can be stacked row-wise with other
     /// layers' weights into one GEMM: no LoRA, gate, column split or elastic width.
     public var stacksByRows: Bool {

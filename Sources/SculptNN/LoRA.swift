@@ -36,9 +36,14 @@ public final class LoRAAdapter {
     /// scaling·(dropout(x)·Aᵀ)·Bᵀ. The scaling is applied to the rank-r intermediate, which is
     /// the same product and touches r instead of `out` columns.
     public func delta(_ x: Variable, training: Bool) -> Variable {
+        matmul(hidden(x, training: training), b, transposeB: true)
+    }
+
+    /// The rank-r intermediate scaling·dropout(x)·Aᵀ, whose product with Bᵀ is the update
+    /// (`ColumnUpdate` adds it inside a stacked projection's output).
+    public func hidden(_ x: Variable, training: Bool) -> Variable {
         let input = (training && dropout > 0) ? SculptCore.dropout(x, p: dropout, using: &rng) : x
-        let h = matmul(input, a, transposeB: true) * scaling
-        return matmul(h, b, transposeB: true)
+        return matmul(input, a, transposeB: true) * scaling
     }
 
     /// scaling·B·A, the adapter as a dense update of W [out, in].

@@ -184,6 +184,27 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 
+    func testLinearWithColumnUpdates() {
+        // x·Wᵀ + b plus low-rank terms in columns 0..<3 and 5..<7 (x of rank 2 and 3), with and
+        // without a bias; the value equals the separate products added into those columns.
+        for xShape in [[3, 5], [2, 3, 5]] {
+            let rows = xShape.dropLast().reduce(1, *)
+            check("linear with column updates \(xShape)", [randn(xShape), randn([7, 5]), randn([7]), randn([rows, 2]), randn([3, 2]), randn([rows, 2]), randn([2, 2])]) { v in
+                linear(v[0], weight: v[1], bias: v[2], columnUpdates: [ColumnUpdate(hidden: v[3], up: v[4], offset: 0), ColumnUpdate(hidden: v[5], up: v[6], offset: 5)])
+            }
+            check("linear with a column update, no bias \(xShape)", [randn(xShape), randn([7, 5]), randn([rows, 3]), randn([4, 3])]) { v in
+                linear(v[0], weight: v[1], bias: nil, columnUpdates: [ColumnUpdate(hidden: v[2], up: v[3], offset: 2)])
+            }
+        }
+        let x = Variable(randn([4, 5])), w = Variable(randn([7, 5])), b = Variable(randn([7])), h = Variable(randn([4, 2])), up = Variable(randn([3, 2]))
+        let fused = linear(x, weight: w, bias: b, columnUpdates: [ColumnUpdate(hidden: h, up: up, offset: 4)]).value
+        let base = (matmul(x, w, transposeB: true) + b).value, term = matmul(h, up, transposeB: true).value
+        for r in 0..<4 { for c in 0..<7 {
+            let expected = base[flat: r * 7 + c] + (c >= 4 ? term[flat: r * 3 + c - 4] : 0)
+            XCTAssertEqual(fused[flat: r * 7 + c], expected, accuracy: 1e-5, "(\(r), \(c))")
+        } }
+    }
+
     func testTrainableBlocksMatmul() {
         // W [7, 5] constant except row blocks (2 rows at 1, 3 rows at 4) or column blocks
         // (2 columns at 0, 1 column at 3); x of rank 2 and 3, odd sizes.

@@ -62,6 +62,39 @@ final class LoRAAdapterTests: XCTestCase {
         XCTAssertEqual(withoutGradients { fresh(tokens) }.value.maxAbsDifference(expected), 0, accuracy: 1e-5)
     }
 
+    /// With at least as many token rows as hidden units, query/key/value run as one stacked
+    /// GEMM with the adapters' updates added into their columns. Against the merged model
+    /// (W + s·B·A, every weight trainable): the same output, and dA = s·Bᵀ·dW, dB = s·dW·Aᵀ
+    /// for every adapter (layer 0's included, so the gradient crossed the whole encoder).
+    func testStackedProjectionsWithAdaptersMatchTheMergedModel() throws {
+        func adapted() throws -> BertModel {
+            let model = try BertModel(config: tinyBertConfig(), withPooler: false, seed: 1)
+            model.eval()  // no dropout, so the merged model is the same function
+            var rng = SeededRNG(seed: 2)
+            _ = try applyLoRA(to: model, rank: 4, alpha: 8, dropout: 0.1, rng: &rng)
+            perturb(model, seed: 3)
+            return model
+        }
+        let tokens = randomTokens(batch: 2, sequence: 9, vocab: 40, seed: 4, padLast: 2)   // 18 rows ≥ 16 hidden: stacked
+        let model = try adapted(), merged = try adapted()
+        merged.mergeAndUnloadLoRA()
+        merged.setTrainable(true)
+        let y = model(tokens), yMerged = merged(tokens)
+        XCTAssertLessThan(y.value.maxAbsDifference(yMerged.value), 1e-5)
+        y.applying(.tanh).sum().backward()
+        yMerged.applying(.tanh).sum().backward()
+        var mergedLinears: [String: Linear] = [:]
+        merged.visitModules { n, m in if let l = m as? Linear { mergedLinears[n] = l } }
+        for (name, layer) in model.loraLayers() {
+            let l = try XCTUnwrap(layer.lora), dW = try XCTUnwrap(mergedLinears[name]?.weight.grad, name)
+            let dA = Tensor.matmul(l.b.value, dW, transposeA: true).affine(l.scaling)
+            let dB = Tensor.matmul(dW, l.a.value, transposeB: true).affine(l.scaling)
+            XCTAssertLessThan(try XCTUnwrap(l.a.grad).maxAbsDifference(dA), 1e-4 * max(1, dA.maxAbs()), "\(name) A")
+            XCTAssertLessThan(try XCTUnwrap(l.b.grad).maxAbsDifference(dB), 1e-4 * max(1, dB.maxAbs()), "\(name) B")
+        }
+        XCTAssertNil(model.encoder.layers[0].attention.selfAttention.key.weight.grad, "the base stays frozen")
+    }
+
     func testModulesToSaveAndConfigErrors() throws {
         let dir = temporaryDirectory()
         let cfg = PEFTLoRAConfig(r: 2, loraAlpha: 16, targetModules: .regex(#".*\.query"#), useRSLoRA: true, modulesToSave: ["pooler"], taskType: "FEATURE_EXTRACTION")

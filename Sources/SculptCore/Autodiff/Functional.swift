@@ -134,6 +134,37 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable
     return Variable(Tensor.matmul(x.value, weight.value, transposeB: true, bias: bias.value), op: .linear, inputs: [x, weight, bias])
 }
 
+/// A low-rank term `hidden`·`up`ᵀ (hidden [rows, r], up [n, r]) for output columns
+/// [offset, offset + n) of a linear layer: a LoRA adapter with hidden = scaling·dropout(x)·Aᵀ
+/// and up = B.
+public struct ColumnUpdate {
+    public let hidden: Variable
+    public let up: Variable
+    public let offset: Int
+    public init(hidden: Variable, up: Variable, offset: Int) {
+        self.hidden = hidden
+        self.up = up
+        self.offset = offset
+    }
+}
+
+/// x·Wᵀ + b with low-rank terms added into column ranges of the output, all in one output
+/// tensor: each term's GEMM accumulates into its columns in place, where separate products
+/// would cost an add per term and a concatenation (LoRA on stacked query/key/value weights).
+public func linear(_ x: Variable, weight: Variable, bias: Variable?, columnUpdates: [ColumnUpdate]) -> Variable {
+    let y = Tensor.matmul(x.value, weight.value, transposeB: true, bias: bias?.value)
+    let out = weight.value.shape[0], rows = y.count / max(out, 1)
+    for u in columnUpdates {
+        let up = u.up.value, h = u.hidden.value
+        precondition(up.rank == 2 && h.count == rows * up.shape[1] && u.offset >= 0 && u.offset + up.shape[0] <= out,
+                     "linear: update hidden \(h.shape) · up \(up.shape) at column \(u.offset) does not fit the output [\(rows), \(out)]")
+        sgemm(transA: false, transB: true, m: rows, n: up.shape[0], k: up.shape[1], alpha: 1, a: h.storage.pointer, lda: up.shape[1],
+              b: up.storage.pointer, ldb: up.shape[1], beta: 1, c: y.storage.pointer + u.offset, ldc: out, pool: ExecutionContext.pool)
+    }
+    let inputs = [x, weight] + (bias.map { [$0] } ?? []) + columnUpdates.flatMap { [$0.hidden, $0.up] }
+    return Variable(y, op: .linearWithColumnUpdates(offsets: columnUpdates.map(\.offset), hasBias: bias != nil), inputs: inputs)
+}
+
 /// Where a trainable block lies in a weight W [out, in]: the block variable's rows (output
 /// features) or columns (input features) replace W's from `offset` on.
 public struct WeightBlock: Sendable, Equatable {

@@ -12,6 +12,8 @@ enum Op {
     case matmul(transposeA: Bool, transposeB: Bool)
     /// x·Wᵀ + b (inputs x, W, b).
     case linear
+    /// x·Wᵀ (+ b) + hidden_i·up_iᵀ in columns from offsets[i] (inputs x, W, [b,] hidden_0, up_0, …).
+    case linearWithColumnUpdates(offsets: [Int], hasBias: Bool)
     /// x·Wᵀ with W (as assembled in the forward pass) constant except `blocks` (inputs 1...).
     case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock])
     case reshape
@@ -43,6 +45,7 @@ enum Op {
         case .maxAlong: return "max"
         case .matmul: return "matmul"
         case .linear: return "linear"
+        case .linearWithColumnUpdates: return "linearWithColumnUpdates"
         case .trainableBlocksMatmul: return "trainableBlocksMatmul"
         case .reshape: return "reshape"
         case .permute: return "permute"
@@ -152,6 +155,33 @@ enum Gradients {
             // The matmul rule for x and W; db sums g over every row.
             let gxw = inputGradients(.matmul(transposeA: false, transposeB: true), inputs: [inputs[0], inputs[1]], output: y, upstream: g)
             return gxw + [inputs[2].requiresGrad ? g.sumToShape(inputs[2].value.shape) : nil]
+
+        case .linearWithColumnUpdates(let offsets, let hasBias):
+            // x and W as a matmul; each term reads its columns of g in place (leading
+            // dimension `out`): d hidden = g[:, cols]·up, d up = g[:, cols]ᵀ·hidden.
+            var grads = inputGradients(.matmul(transposeA: false, transposeB: true), inputs: [inputs[0], inputs[1]], output: y, upstream: g)
+            if hasBias { grads.append(inputs[2].requiresGrad ? g.sumToShape(inputs[2].value.shape) : nil) }
+            let first = hasBias ? 3 : 2, out = inputs[1].value.shape[0], rows = g.count / max(out, 1)
+            let pool = ExecutionContext.pool
+            for (i, offset) in offsets.enumerated() {
+                let hidden = inputs[first + 2 * i], up = inputs[first + 2 * i + 1]
+                let n = up.value.shape[0], r = up.value.shape[1]
+                var dHidden: Tensor? = nil, dUp: Tensor? = nil
+                if hidden.requiresGrad {
+                    let t = Tensor(uninitializedShape: hidden.value.shape)
+                    sgemm(transA: false, transB: false, m: rows, n: r, k: n, alpha: 1, a: g.storage.pointer + offset, lda: out,
+                          b: up.value.storage.pointer, ldb: r, beta: 0, c: t.storage.pointer, ldc: r, pool: pool)
+                    dHidden = t
+                }
+                if up.requiresGrad {
+                    let t = Tensor(uninitializedShape: up.value.shape)
+                    sgemm(transA: true, transB: false, m: n, n: r, k: rows, alpha: 1, a: g.storage.pointer + offset, lda: out,
+                          b: hidden.value.storage.pointer, ldb: r, beta: 0, c: t.storage.pointer, ldc: r, pool: pool)
+                    dUp = t
+                }
+                grads += [dHidden, dUp]
+            }
+            return grads
 
         case .trainableBlocksMatmul(let w, let blocks):
             // y = x·Wᵀ: dx = g·W; a row block [k, in] at o gets g[:, o..<o+k]ᵀ·x, a column
