@@ -5,8 +5,9 @@ import Foundation
 /// Its whole state is four words, so a checkpoint can save and restore it exactly.
 /// Passed explicitly to everything random (initialisers, dropout, shuffling, sampling).
 public struct SeededRNG: RandomNumberGenerator, Sendable, Codable, Equatable {
-    // Four words in stored properties (not an array): `next()` runs per element in dropout
-    // masks, and array bounds/uniqueness checks cost more than the generator itself.
+    // Four words in stored properties (not an array): `next()` runs in per-element loops
+    // (initialisers, shuffles), where array bounds/uniqueness checks would cost more than the
+    // generator itself. Dropout masks take one draw as the key of a counter-based hash.
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
     public init(seed: UInt64) {
