@@ -127,13 +127,6 @@ public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, trans
              op: .matmul(transposeA: transposeA, transposeB: transposeB), inputs: [a, b])
 }
 
-/// A linear layer's x·Wᵀ + b (W [out, in], b [out]) as one GEMM with the bias added to each
-/// finished output tile, instead of a matmul and a broadcast add over the whole output.
-public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    guard let bias else { return matmul(x, weight, transposeB: true) }
-    return Variable(Tensor.matmul(x.value, weight.value, transposeB: true, bias: bias.value), op: .linear, inputs: [x, weight, bias])
-}
-
 /// A low-rank term `hidden`·`up`ᵀ (hidden [rows, r], up [n, r]) for output columns
 /// [offset, offset + n) of a linear layer: a LoRA adapter with hidden = scaling·dropout(x)·Aᵀ
 /// and up = B.
@@ -148,10 +141,13 @@ public struct ColumnUpdate {
     }
 }
 
-/// x·Wᵀ + b with low-rank terms added into column ranges of the output, all in one output
-/// tensor: each term's GEMM accumulates into its columns in place, where separate products
-/// would cost an add per term and a concatenation (LoRA on stacked query/key/value weights).
-public func linear(_ x: Variable, weight: Variable, bias: Variable?, columnUpdates: [ColumnUpdate]) -> Variable {
+/// A linear layer's x·Wᵀ + b (W [out, in], b [out]) as one GEMM with the bias added to each
+/// finished output tile, instead of a matmul and a broadcast add over the whole output; with
+/// `columnUpdates`, low-rank terms are added into column ranges of the same output tensor,
+/// each term's GEMM accumulating into its columns in place, where separate products would
+/// cost an add per term and a concatenation (LoRA on stacked query/key/value weights).
+public func linear(_ x: Variable, weight: Variable, bias: Variable?, columnUpdates: [ColumnUpdate] = []) -> Variable {
+    if bias == nil && columnUpdates.isEmpty { return matmul(x, weight, transposeB: true) }
     let y = Tensor.matmul(x.value, weight.value, transposeB: true, bias: bias?.value)
     let out = weight.value.shape[0], rows = y.count / max(out, 1)
     for u in columnUpdates {
@@ -162,7 +158,7 @@ public func linear(_ x: Variable, weight: Variable, bias: Variable?, columnUpdat
               b: up.storage.pointer, ldb: up.shape[1], beta: 1, c: y.storage.pointer + u.offset, ldc: out, pool: ExecutionContext.pool)
     }
     let inputs = [x, weight] + (bias.map { [$0] } ?? []) + columnUpdates.flatMap { [$0.hidden, $0.up] }
-    return Variable(y, op: .linearWithColumnUpdates(offsets: columnUpdates.map(\.offset), hasBias: bias != nil), inputs: inputs)
+    return Variable(y, op: .linear(updateOffsets: columnUpdates.map(\.offset), hasBias: bias != nil), inputs: inputs)
 }
 
 /// Where a trainable block lies in a weight W [out, in]: the block variable's rows (output

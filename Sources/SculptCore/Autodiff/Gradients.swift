@@ -10,10 +10,9 @@ enum Op {
     case mean(axes: [Int], keepDims: Bool)
     case maxAlong(axis: Int, keepDims: Bool, indices: [Int32])
     case matmul(transposeA: Bool, transposeB: Bool)
-    /// x·Wᵀ + b (inputs x, W, b).
-    case linear
-    /// x·Wᵀ (+ b) + hidden_i·up_iᵀ in columns from offsets[i] (inputs x, W, [b,] hidden_0, up_0, …).
-    case linearWithColumnUpdates(offsets: [Int], hasBias: Bool)
+    /// x·Wᵀ (+ b) + hidden_i·up_iᵀ in the columns from `updateOffsets[i]` (inputs x, W, [b,]
+    /// hidden_0, up_0, …); a Linear layer's x·Wᵀ + b has no updates.
+    case linear(updateOffsets: [Int], hasBias: Bool)
     /// x·Wᵀ with W (as assembled in the forward pass) constant except `blocks` (inputs 1...).
     case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock])
     case reshape
@@ -45,7 +44,6 @@ enum Op {
         case .maxAlong: return "max"
         case .matmul: return "matmul"
         case .linear: return "linear"
-        case .linearWithColumnUpdates: return "linearWithColumnUpdates"
         case .trainableBlocksMatmul: return "trainableBlocksMatmul"
         case .reshape: return "reshape"
         case .permute: return "permute"
@@ -151,14 +149,9 @@ enum Gradients {
             }
             return [ga, gb]
 
-        case .linear:
-            // The matmul rule for x and W; db sums g over every row.
-            let gxw = inputGradients(.matmul(transposeA: false, transposeB: true), inputs: [inputs[0], inputs[1]], output: y, upstream: g)
-            return gxw + [inputs[2].requiresGrad ? g.sumToShape(inputs[2].value.shape) : nil]
-
-        case .linearWithColumnUpdates(let offsets, let hasBias):
-            // x and W as a matmul; each term reads its columns of g in place (leading
-            // dimension `out`): d hidden = g[:, cols]·up, d up = g[:, cols]ᵀ·hidden.
+        case .linear(let offsets, let hasBias):
+            // x and W as a matmul; db sums g over every row; each update reads its columns of g
+            // in place (leading dimension `out`): d hidden = g[:, cols]·up, d up = g[:, cols]ᵀ·hidden.
             var grads = inputGradients(.matmul(transposeA: false, transposeB: true), inputs: [inputs[0], inputs[1]], output: y, upstream: g)
             if hasBias { grads.append(inputs[2].requiresGrad ? g.sumToShape(inputs[2].value.shape) : nil) }
             let first = hasBias ? 3 : 2, out = inputs[1].value.shape[0], rows = g.count / max(out, 1)
