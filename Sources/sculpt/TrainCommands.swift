@@ -31,6 +31,7 @@ struct Train: ParsableCommand {
     @Option var evalBatchSize: Int?
     @Option(help: "Threads (0: all cores).") var threads: Int?
     @Option(help: "mean or cls.") var pooling: String?
+    @Option(help: "A new BERT head: transformers (N(0, 0.02), zero bias; default) or torch (nn.Linear's uniform).") var headInit: String?
     @Option var maxLength: Int?
     @Option(help: "CNN base channels / MLP hidden units.") var width: Int?
     @Option(help: "CNN blocks per stage / MLP hidden layers.") var depth: Int?
@@ -73,7 +74,7 @@ struct Train: ParsableCommand {
         if let clipNorm { c.clipNorm = clipNorm }; if let gradAccum { c.gradAccum = gradAccum }; if let evalEvery { c.evalEvery = evalEvery }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }; if let patience { c.patience = patience }
         if let logEvery { c.logEvery = logEvery }; if let evalBatchSize { c.evalBatchSize = evalBatchSize }; if let threads { c.threads = threads }
-        if let pooling { c.pooling = pooling }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
+        if let pooling { c.pooling = pooling }; if let headInit { c.headInit = headInit }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
         if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }

@@ -27,7 +27,9 @@ final class CommandTests: XCTestCase {
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--sparse-lr"), "\($0)") }
         c.sparseLr = nil; c.s2ftSides = "input"
         XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--s2ft-sides must be output or both, got \"input\""), "\($0)") }
-        c.s2ftSides = "both"; c.model = "/no/such/model"
+        c.s2ftSides = "both"; c.headInit = "xavier"
+        XCTAssertThrowsError(try c.validate()) { XCTAssertTrue("\($0)".contains("--head-init must be transformers or torch, got \"xavier\""), "\($0)") }
+        c.headInit = "torch"; c.model = "/no/such/model"
         XCTAssertThrowsError(try ClassifierStore.build(c, classes: 2, imageSize: (0, 0))) { XCTAssertTrue("\($0)".contains("--model /no/such/model"), "\($0)") }
     }
 

@@ -7,6 +7,23 @@ import SculptTestSupport
 
 /// The text path end to end on a tiny random BERT that uses MiniLM's tokenizer.
 final class TextTrainingTests: XCTestCase {
+    /// A new head as transformers makes it (N(0, 0.02), zero bias) or as nn.Linear does
+    /// (U(±1/√hidden) for weights and bias).
+    func testHeadInitialisations() throws {
+        let bert = try BertModel(config: BertConfig(hiddenSize: 64, numHiddenLayers: 1, numAttentionHeads: 4, intermediateSize: 32,
+                                                    vocabSize: 40, maxPositionEmbeddings: 16), withPooler: false, seed: 1)
+        let spec = ClassifierSpec(kind: .bert, classes: 50)
+        let t = BertClassifier(bert: bert, spec: spec, seed: 3).classifier
+        XCTAssertTrue(t.bias!.value.scalars.allSatisfy { $0 == 0 })
+        let w = t.weight.value.scalars, std = (w.map { Double($0 * $0) }.reduce(0, +) / Double(w.count)).squareRoot()
+        XCTAssertEqual(std, 0.02, accuracy: 0.002, "3,200 draws of N(0, 0.02)")
+        let u = BertClassifier(bert: bert, spec: spec, seed: 3, headInit: .torch).classifier
+        let bound: Float = 1 / 8
+        XCTAssertTrue(u.weight.value.scalars.allSatisfy { abs($0) <= bound })
+        XCTAssertGreaterThan(u.weight.value.scalars.map(abs).max()!, 0.9 * bound)
+        XCTAssertTrue(u.bias!.value.scalars.allSatisfy { abs($0) <= bound } && u.bias!.value.scalars.contains { $0 != 0 })
+    }
+
     func testBertFineTuningWritesLoadableRunAndPredicts() throws {
         let dir = temporaryDirectory()
         let model = try Fixtures.tinyBert(in: dir)

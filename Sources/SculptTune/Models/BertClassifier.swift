@@ -12,13 +12,28 @@ public final class BertClassifier: Classifier {
     public let bert: BertModel
     public let classifier: Linear
 
-    public init(bert: BertModel, spec: ClassifierSpec, seed: UInt64) {
+    /// How a new head starts.
+    public enum HeadInit: String, Sendable, CaseIterable {
+        /// N(0, initializer_range) weights and zero bias, as transformers initialises
+        /// BertForSequenceClassification's classifier.
+        case transformers
+        /// torch.nn.Linear's default: weights and bias U(−1/√in, 1/√in).
+        case torch
+    }
+
+    public init(bert: BertModel, spec: ClassifierSpec, seed: UInt64, headInit: HeadInit = .transformers) {
         self.bert = bert
         self.spec = spec
         var rng = SeededRNG(seed: seed)
-        // transformers initialises a new head with N(0, initializer_range) and zero bias.
-        let w = Tensor.randomNormal([spec.classes, bert.config.hiddenSize], std: Float(bert.config.initializerRange), using: &rng)
-        classifier = Linear(weight: w, bias: Tensor.zeros([spec.classes]))
+        let shape = [spec.classes, bert.config.hiddenSize]
+        switch headInit {
+        case .transformers:
+            classifier = Linear(weight: Tensor.randomNormal(shape, std: Float(bert.config.initializerRange), using: &rng), bias: Tensor.zeros([spec.classes]))
+        case .torch:
+            let bound = 1 / Float(bert.config.hiddenSize).squareRoot()
+            let w = Tensor.randomUniform(shape, low: -bound, high: bound, using: &rng)
+            classifier = Linear(weight: w, bias: Tensor.randomUniform([spec.classes], low: -bound, high: bound, using: &rng))
+        }
     }
 
     public var children: [(String, any Module)] { [("bert", bert), ("classifier", classifier)] }

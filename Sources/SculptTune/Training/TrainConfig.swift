@@ -35,6 +35,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var threads: Int = 0
     // Models
     public var pooling: String = "mean"
+    /// A new BERT head's initialisation: "transformers" (N(0, 0.02), zero bias) or "torch"
+    /// (nn.Linear's default uniform).
+    public var headInit: String = "transformers"
     public var maxLength: Int = 128
     public var width: Int = 16
     public var depth: Int = 1
@@ -102,7 +105,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case model, data, evalData = "eval-data", out, method, epochs, batchSize = "batch-size", lr, weightDecay = "weight-decay"
         case seed, valFraction = "val-fraction", warmupRatio = "warmup-ratio", schedule, clipNorm = "clip-norm"
         case gradAccum = "grad-accum", evalEvery = "eval-every", checkpointEvery = "checkpoint-every", patience
-        case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, maxLength = "max-length"
+        case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, headInit = "head-init", maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
@@ -124,6 +127,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         evalEvery = try get(.evalEvery, d.evalEvery); checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         patience = try get(.patience, d.patience); logEvery = try get(.logEvery, d.logEvery); evalBatchSize = try get(.evalBatchSize, d.evalBatchSize)
         threads = try get(.threads, d.threads); pooling = try get(.pooling, d.pooling); maxLength = try get(.maxLength, d.maxLength)
+        headInit = try get(.headInit, d.headInit)
         width = try get(.width, d.width); depth = try get(.depth, d.depth); stages = try get(.stages, d.stages); augmentFlip = try get(.augmentFlip, d.augmentFlip)
         textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
@@ -180,6 +184,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if evalBatchSize <= 0 { try fail("--eval-batch-size must be positive") }
         if threads < 0 { try fail("--threads must be ≥ 0 (0 = all cores)") }
         if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
+        if !["transformers", "torch"].contains(headInit) { try fail("--head-init must be transformers or torch, got \"\(headInit)\"") }
         if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
         if !(1...4).contains(stages) { try fail("--stages must be 1 to 4, got \(stages)") }
