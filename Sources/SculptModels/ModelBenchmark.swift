@@ -31,9 +31,8 @@ public enum BenchmarkMethod: Sendable, Equatable {
     case bitfit
     /// LoRA on query and value (PEFT's BERT default), alpha = 2r.
     case lora(rank: Int)
-    /// s2ft with this density of heads and FFN channels per layer; `trainInputSide` false
-    /// trains only the output side of each coupled pair.
-    case s2ft(density: Double, trainInputSide: Bool)
+    /// s2ft with this density of heads and FFN channels per layer, training `sides`.
+    case s2ft(density: Double, sides: S2FTSides)
     /// LT-SFT's second phase: this fraction of encoder entries (a random support) under AdamW masks.
     case sparse(density: Double)
 
@@ -42,7 +41,7 @@ public enum BenchmarkMethod: Sendable, Equatable {
         case .full: return "full"
         case .bitfit: return "bitfit"
         case .lora(let r): return "lora-r\(r)"
-        case .s2ft(let d, let both): return both ? "s2ft-\(d)" : "s2ft-output-\(d)"
+        case .s2ft(let d, let sides): return "s2ft-\(sides.rawValue)-\(d)"
         case .sparse(let d): return "sparse-\(d)"
         }
     }
@@ -68,8 +67,8 @@ public enum ModelBenchmark {
             model.setTrainable(true) { $0.hasSuffix(".bias") }
         case .lora(let r):
             try applyLoRA(to: model, rank: r, alpha: Float(2 * r), dropout: 0.05, rng: &rng)
-        case .s2ft(let d, let both):
-            _ = applyS2FT(S2FTPlan.choose(for: model, density: d, seed: seed, trainInputSide: both), to: model)
+        case .s2ft(let d, let sides):
+            _ = applyS2FT(S2FTPlan.choose(for: model, density: d, seed: seed, trainInputSide: sides.trainsInputSide), to: model)
         case .sparse(let d):
             var support = SparseDiff()
             for (n, p) in model.namedParameters() where n.hasPrefix("encoder.") {

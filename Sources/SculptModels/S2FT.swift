@@ -100,6 +100,15 @@ extension Linear {
     func permute(columns idx: [Int32]) { weight.value = weight.value.indexSelect(axis: 1, idx) }
 }
 
+/// Which side of each coupled pair s2ft trains (`--s2ft-sides`).
+public enum S2FTSides: String, Sendable, CaseIterable {
+    /// The chosen columns of attention.output.dense and output.dense (S2FT's own examples).
+    case output
+    /// Also the chosen query/key/value and intermediate.dense rows.
+    case both
+    public var trainsInputSide: Bool { self == .both }
+}
+
 /// A BERT set up for s2ft training. Create with `applyS2FT`, train the parameters it leaves
 /// trainable (`….s2ft.weight`), then call `fold()` once.
 public final class S2FTSession {

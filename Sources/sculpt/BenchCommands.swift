@@ -58,9 +58,7 @@ struct Bench: ParsableCommand {
             case "full": return .full
             case "bitfit": return .bitfit
             case "lora": return .lora(rank: loraRank)
-            case "s2ft":
-                guard ["output", "both"].contains(s2ftSides) else { throw ValidationError("--s2ft-sides must be output or both, got \"\(s2ftSides)\"") }
-                return .s2ft(density: density, trainInputSide: s2ftSides == "both")
+            case "s2ft": return .s2ft(density: density, sides: try choice(s2ftSides, of: "s2ft-sides"))
             case "sparse": return .sparse(density: density)
             default: throw ValidationError("--method must be full, bitfit, lora, s2ft or sparse, got \"\(method)\"")
             }

@@ -7,3 +7,12 @@ public struct TuneError: Error, CustomStringConvertible, Sendable, Equatable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// `value` as a case of `T`, or an error naming the flag and every choice
+/// ("--s2ft-sides must be output or both, got \"input\"").
+public func choice<T: RawRepresentable & CaseIterable>(_ value: String, of flag: String, as type: T.Type = T.self) throws -> T where T.RawValue == String {
+    if let v = T(rawValue: value) { return v }
+    let names = T.allCases.map(\.rawValue)
+    let listed = names.count > 1 ? names.dropLast().joined(separator: ", ") + " or " + names.last! : names.joined()
+    throw TuneError("--\(flag) must be \(listed), got \"\(value)\"")
+}

@@ -34,7 +34,7 @@ public enum ClassifierStore {
             spec.pooling = c.pooling; spec.maxLength = c.maxLength
             spec.textField = c.textField; spec.labelField = c.labelField
             reseedDropout(bert, seed: c.seed)
-            return BertClassifier(bert: bert, spec: spec, seed: c.seed, headInit: BertClassifier.HeadInit(rawValue: c.headInit) ?? .transformers)
+            return BertClassifier(bert: bert, spec: spec, seed: c.seed, headInit: try choice(c.headInit, of: "head-init"))
         }
     }
 

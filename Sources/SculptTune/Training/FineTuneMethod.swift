@@ -12,7 +12,7 @@ public enum FineTuneMethod: Sendable, Equatable {
     /// LT-SFT: a full phase of `fullFraction` × the sparse phase's steps, then the top
     /// `density` |change| entries train from the pre-trained weights.
     case sparse(density: Double, fullFraction: Double)
-    case s2ft(density: Double, headDensity: Double?, trainInputSide: Bool)
+    case s2ft(density: Double, headDensity: Double?, sides: S2FTSides)
     /// Weight-sharing sub-network training (all weights train; the sampling strategy is SculptSubnet's).
     case elastic
     /// Learned unit gates toward a MACs/parameter target (all weights and the gates train).
@@ -29,7 +29,7 @@ public enum FineTuneMethod: Sendable, Equatable {
         case "sparse", "s2ft":
             guard c.density > 0 && c.density <= 1 else { throw TuneError("--density must be in (0, 1], got \(c.density)") }
             self = c.method == "sparse" ? .sparse(density: c.density, fullFraction: c.sparseFullFraction)
-                : .s2ft(density: c.density, headDensity: c.s2ftHeadDensity, trainInputSide: c.s2ftSides == "both")
+                : .s2ft(density: c.density, headDensity: c.s2ftHeadDensity, sides: try choice(c.s2ftSides, of: "s2ft-sides"))
         case "elastic": self = .elastic
         case "gates": self = .gates
         default:
@@ -115,11 +115,11 @@ final class MethodRunner {
             do {
                 try applyLoRA(to: bert, targetModules: targets, rank: rank, alpha: Float(alpha), dropout: Float(dropout), rng: &rng)
             } catch { throw TuneError("--lora-targets: \(error)") }
-        case .s2ft(let density, let headDensity, let trainInputSide):
+        case .s2ft(let density, let headDensity, let sides):
             guard let bert else { throw TuneError("--method s2ft needs a BERT model") }
             let plan = resuming ? state.s2ftPlan : nil
             let chosen = plan ?? S2FTPlan.choose(for: bert, density: density, headDensity: headDensity, criterion: .random,
-                                                       seed: config.seed ^ 0x52F7, trainInputSide: trainInputSide)
+                                                       seed: config.seed ^ 0x52F7, trainInputSide: sides.trainsInputSide)
             state.s2ftPlan = chosen
             s2ft = applyS2FT(chosen, to: bert)
         case .sparse:

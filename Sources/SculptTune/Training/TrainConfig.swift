@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import SculptModels
 import SculptIO
 
 /// The full, resolved configuration of a training run. Keys are the CLI flag names, so a
@@ -184,14 +185,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if evalBatchSize <= 0 { try fail("--eval-batch-size must be positive") }
         if threads < 0 { try fail("--threads must be ≥ 0 (0 = all cores)") }
         if !["mean", "cls"].contains(pooling) { try fail("--pooling must be mean or cls, got \"\(pooling)\"") }
-        if !["transformers", "torch"].contains(headInit) { try fail("--head-init must be transformers or torch, got \"\(headInit)\"") }
+        _ = try choice(headInit, of: "head-init", as: BertClassifier.HeadInit.self)
         if maxLength < 2 { try fail("--max-length must be at least 2, got \(maxLength)") }
         if width <= 0 || depth <= 0 { try fail("--width and --depth must be positive") }
         if !(1...4).contains(stages) { try fail("--stages must be 1 to 4, got \(stages)") }
         if !(sparseFullFraction > 0 && sparseFullFraction <= 1) { try fail("--sparse-full-fraction must be in (0, 1], got \(sparseFullFraction)") }
         if let s = sparseLr, !(s > 0) || !s.isFinite { try fail("--sparse-lr must be a positive number, got \(s)") }
         if let h = s2ftHeadDensity, !(h >= 0 && h <= 1) { try fail("--s2ft-head-density must be in [0, 1], got \(h)") }
-        if !["output", "both"].contains(s2ftSides) { try fail("--s2ft-sides must be output or both, got \"\(s2ftSides)\"") }
+        _ = try choice(s2ftSides, of: "s2ft-sides", as: S2FTSides.self)
         if !["sandwich", "sorted", "progressive"].contains(elasticSchedule) {
             try fail("--elastic-schedule must be sandwich, sorted or progressive, got \"\(elasticSchedule)\"")
         }
