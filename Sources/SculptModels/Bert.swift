@@ -100,11 +100,15 @@ public final class BertSelfAttention: Module {
         // written in, and only the blocks get gradients; so do LoRA adapters (below).
         let projections = [query, key, value]
         let stacked = batch * sequence >= query.activeShape.in
+        /// The three biases stacked like the weights (nil unless all three have one).
+        func stackedBias(_ biases: [Variable?]) -> Variable? {
+            biases.allSatisfy { $0 != nil } ? concat(biases.map { $0! }, axis: 0) : nil
+        }
         let qkv: Variable
         if projections.allSatisfy({ $0.isPlain }) && stacked {
             let parts = projections.map { $0.activeParameters() }
             let w = concat(parts.map(\.weight), axis: 0)
-            qkv = linear(x, weight: w, bias: parts.allSatisfy({ $0.bias != nil }) ? concat(parts.map { $0.bias! }, axis: 0) : nil)
+            qkv = linear(x, weight: w, bias: stackedBias(parts.map(\.bias)))
         } else if stacked, projections.allSatisfy(\.stacksByRows) {
             var blocks: [(Variable, WeightBlock)] = [], offset = 0
             for p in projections {
@@ -112,7 +116,7 @@ public final class BertSelfAttention: Module {
                 offset += p.outFeatures
             }
             qkv = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks,
-                                                      bias: projections.allSatisfy({ $0.bias != nil }) ? concat(projections.map { $0.bias! }, axis: 0) : nil)
+                                                      bias: stackedBias(projections.map(\.bias)))
         } else if stacked, projections.allSatisfy(\.stacksWithLoRA) {
             // LoRA (PEFT's default targets query and value): the base projections stacked as
             // above, each adapter's B·hidden accumulated into its own columns of the output.
@@ -121,8 +125,7 @@ public final class BertSelfAttention: Module {
                 if let l = p.lora, !l.merged { updates.append(ColumnUpdate(hidden: l.hidden(x, training: p.training), up: l.b, offset: offset)) }
                 offset += p.outFeatures
             }
-            qkv = linear(x, weight: concat(projections.map(\.weight), axis: 0),
-                         bias: projections.allSatisfy({ $0.bias != nil }) ? concat(projections.map { $0.bias! }, axis: 0) : nil, columnUpdates: updates)
+            qkv = linear(x, weight: concat(projections.map(\.weight), axis: 0), bias: stackedBias(projections.map(\.bias)), columnUpdates: updates)
         } else {
             qkv = concat(projections.map { $0(x) }, axis: 1)
         }

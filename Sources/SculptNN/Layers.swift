@@ -78,18 +78,16 @@ extension Linear {
     /// True when the forward pass is a plain x·Wᵀ + b (no adapter or split attached).
     public var isPlain: Bool { split == nil && lora == nil }
 
-    /// True when W can be stacked row-wise with other layers' weights into one GEMM whose
-    /// output takes an unmerged LoRA adapter's update in this layer's columns (`ColumnUpdate`):
-    /// no split, gate or elastic width.
-    public var stacksWithLoRA: Bool {
-        split == nil && inputGate == nil && activeOutFeatures == nil && activeInFeatures == nil
-    }
+    /// No input gate and no elastic width: W is used whole, so it can be stacked row-wise
+    /// with other layers' weights into one GEMM.
+    private var usesWholeUngatedWeight: Bool { inputGate == nil && activeOutFeatures == nil && activeInFeatures == nil }
 
-    /// True when W (with an s2ft row block, if any) can be stacked row-wise with other
-    /// layers' weights into one GEMM: no LoRA, gate, column split or elastic width.
-    public var stacksByRows: Bool {
-        lora == nil && inputGate == nil && split?.axis != .columns && activeOutFeatures == nil && activeInFeatures == nil
-    }
+    /// True when W can be stacked and an unmerged LoRA adapter's update added into this
+    /// layer's columns of the stacked output (`ColumnUpdate`): no s2ft split.
+    public var stacksWithLoRA: Bool { usesWholeUngatedWeight && split == nil }
+
+    /// True when W, with an s2ft row block if any, can be stacked: no LoRA, no column split.
+    public var stacksByRows: Bool { usesWholeUngatedWeight && lora == nil && split?.axis != .columns }
 
     /// Forward through the leading slice of W selected by the active sizes.
     func elasticForward(_ x: Variable) -> Variable {
