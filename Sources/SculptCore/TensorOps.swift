@@ -152,9 +152,8 @@ extension Tensor {
     // MARK: Matrix multiplication
 
     /// (Batched) matrix product with optional transposes of the last two dimensions.
-    /// A plain matrix `b` is shared across `a`'s batch dimensions.
-    /// op(a)·op(b), batched over leading dimensions; `bias` [n] (with a matrix b and a not
-    /// transposed) is added to every output row inside the GEMM.
+    /// A plain matrix `b` is shared across `a`'s batch dimensions. `bias` [n] (with a matrix
+    /// `b` and `a` not transposed) is added to every output row inside the GEMM.
     public static func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false, bias: Tensor? = nil) -> Tensor {
         let (batch, m, n, k) = checked { try Shape.matmul(a.shape, b.shape, transposeA: transposeA, transposeB: transposeB) }
         let out = Tensor(uninitializedShape: batch + [m, n])

@@ -184,8 +184,8 @@ public func matmulTransposedWithTrainableBlocks(_ x: Variable, weight: Tensor, b
                  "matmulTransposedWithTrainableBlocks: x \(x.value.shape) does not fit W \(weight.shape)")
     var w = weight
     writeBlocks(blocks.map { ($0.0.value, $0.1) }, into: &w)
-    // The bias (if any) is the last input, after the blocks.
-    return Variable(Tensor.matmul(x.value, w, transposeB: true, bias: bias?.value), op: .trainableBlocksMatmul(weight: w, blocks: blocks.map(\.1)),
+    return Variable(Tensor.matmul(x.value, w, transposeB: true, bias: bias?.value),
+                    op: .trainableBlocksMatmul(weight: w, blocks: blocks.map(\.1), hasBias: bias != nil),
                     inputs: [x] + blocks.map(\.0) + (bias.map { [$0] } ?? []))
 }
 

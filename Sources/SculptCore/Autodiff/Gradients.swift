@@ -13,8 +13,9 @@ enum Op {
     /// x·Wᵀ (+ b) + hidden_i·up_iᵀ in the columns from `updateOffsets[i]` (inputs x, W, [b,]
     /// hidden_0, up_0, …); a Linear layer's x·Wᵀ + b has no updates.
     case linear(updateOffsets: [Int], hasBias: Bool)
-    /// x·Wᵀ with W (as assembled in the forward pass) constant except `blocks` (inputs 1...).
-    case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock])
+    /// x·Wᵀ (+ b) with W (as assembled in the forward pass) constant except `blocks`
+    /// (inputs x, block_0, …, [b]).
+    case trainableBlocksMatmul(weight: Tensor, blocks: [WeightBlock], hasBias: Bool)
     case reshape
     case permute([Int])
     case slice(axis: Int, range: Range<Int>)
@@ -176,7 +177,7 @@ enum Gradients {
             }
             return grads
 
-        case .trainableBlocksMatmul(let w, let blocks):
+        case .trainableBlocksMatmul(let w, let blocks, let hasBias):
             // y = x·Wᵀ: dx = g·W; a row block [k, in] at o gets g[:, o..<o+k]ᵀ·x, a column
             // block [out, k] at o gets gᵀ·x[:, o..<o+k] — strided GEMMs, no copies.
             let x = inputs[0].value
@@ -198,9 +199,7 @@ enum Gradients {
                 }
                 grads.append(gb)
             }
-            if inputs.count == blocks.count + 2 {  // the bias
-                grads.append(inputs[blocks.count + 1].requiresGrad ? g.sumToShape(inputs[blocks.count + 1].value.shape) : nil)
-            }
+            if hasBias, let b = inputs.last { grads.append(b.requiresGrad ? g.sumToShape(b.value.shape) : nil) }
             return grads
 
         case .reshape:
