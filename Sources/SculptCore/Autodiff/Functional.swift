@@ -357,3 +357,43 @@ public func batchNorm(_ x: Variable, weight: Variable, bias: Variable, runningMe
     let v = Variable(out, op: .batchNorm(normalized: xhat, rstd: rstd, batchStatistics: batchStatistics), inputs: [x, weight, bias])
     return (v, mean, variance)
 }
+
+// MARK: - Decoder (LLaMA-family) ops
+
+/// RMS norm over the last axis: x / √(mean(x²) + eps) · weight (LLaMA's RMSNorm).
+public func rmsNorm(_ x: Variable, weight: Variable?, eps: Float) -> Variable {
+    let n = x.value.shape.last ?? 1
+    if let w = weight { precondition(w.value.count == n, "rmsNorm: weight \(w.value.shape) does not match the last dimension of \(x.value.shape)") }
+    let rows = x.value.count / Swift.max(n, 1)
+    let y = Tensor(uninitializedShape: x.value.shape), rstd = Tensor(uninitializedShape: [rows])
+    rmsNormRows(x.value.storage.pointer, y.storage.pointer, weight: weight.map { UnsafePointer($0.value.storage.pointer) },
+                rstd: rstd.storage.pointer, rows: rows, n: n, eps: eps, pool: ExecutionContext.pool)
+    return Variable(y, op: .rmsNorm(rstd: rstd), inputs: weight.map { [x, $0] } ?? [x])
+}
+
+/// Rotary position embedding of rows [N, heads·headDim], row r at `positions[r]`.
+public func rotary(_ x: Variable, table: RotaryTable, positions: [Int32], heads: Int, headDim: Int) -> Variable {
+    precondition(x.value.rank == 2 && x.value.shape == [positions.count, heads * headDim],
+                 "rotary: rows \(x.value.shape) do not match \(positions.count) positions × \(heads) heads × \(headDim)")
+    let y = Tensor(uninitializedShape: x.value.shape)
+    positions.withUnsafeBufferPointer { pp in
+        rotaryRows(x.value.storage.pointer, y.storage.pointer, rows: positions.count, heads: heads, headDim: headDim,
+                   positions: pp.baseAddress!, table: table, inverse: false, pool: ExecutionContext.pool)
+    }
+    return Variable(y, op: .rotary(table: table, positions: positions, heads: heads, headDim: headDim), inputs: [x])
+}
+
+/// Causal grouped-query attention (see `CausalAttention`); keyMask [B, S] of 0/1.
+public func causalAttention(q: Variable, k: Variable, v: Variable, shape: GroupedAttentionShape, keyMask: Tensor?) -> Variable {
+    let (context, probabilities) = CausalAttention.forward(q: q.value, k: k.value, v: v.value, shape: shape, keyMask: keyMask)
+    let recorded = ExecutionContext.current.recordsGradients
+    return Variable(context, op: .causalAttention(shape: shape, probabilities: recorded ? probabilities : Tensor.zeros([0])), inputs: [q, k, v])
+}
+
+/// silu(gate) · up (SwiGLU).
+public func swiglu(gate: Variable, up: Variable) -> Variable {
+    precondition(gate.value.shape == up.value.shape, "swiglu: gate \(gate.value.shape) and up \(up.value.shape) differ")
+    let y = Tensor(uninitializedShape: gate.value.shape)
+    swigluForward(gate.value.storage.pointer, up.value.storage.pointer, y.storage.pointer, count: y.count, pool: ExecutionContext.pool)
+    return Variable(y, op: .swiglu, inputs: [gate, up])
+}

@@ -34,6 +34,14 @@ enum Op {
     case avgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
     case batchNorm(normalized: Tensor, rstd: Tensor, batchStatistics: Bool)
     case straightThrough
+    /// RMS norm over the last axis with the per-row rstd saved (inputs x[, weight]).
+    case rmsNorm(rstd: Tensor)
+    /// Rotary position embedding of rows [N, heads·headDim] at per-row positions.
+    case rotary(table: RotaryTable, positions: [Int32], heads: Int, headDim: Int)
+    /// Causal grouped-query attention (inputs q, k, v).
+    case causalAttention(shape: GroupedAttentionShape, probabilities: Tensor)
+    /// silu(gate) · up (inputs gate, up).
+    case swiglu
 
     var name: String {
         switch self {
@@ -64,6 +72,10 @@ enum Op {
         case .avgPool2d: return "avgPool2d"
         case .batchNorm: return "batchNorm"
         case .straightThrough: return "straightThrough"
+        case .rmsNorm: return "rmsNorm"
+        case .rotary: return "rotary"
+        case .causalAttention: return "causalAttention"
+        case .swiglu: return "swiglu"
         }
     }
 }
@@ -285,6 +297,34 @@ enum Gradients {
 
         case .scaleByMask(let mask):
             return [g * mask]
+
+        case .rmsNorm(let rstd):
+            let x = inputs[0].value
+            let n = x.shape.last ?? 1
+            let gx = Tensor(uninitializedShape: x.shape)
+            let weight = inputs.count > 1 ? inputs[1].value : nil
+            let dw = weight.map { Tensor.zeros($0.shape) }
+            rmsNormRowsBackward(x.storage.pointer, g.storage.pointer, weight: weight.map { UnsafePointer($0.storage.pointer) }, rstd: rstd.storage.pointer,
+                                dx: gx.storage.pointer, dweight: dw?.storage.pointer, rows: x.count / max(n, 1), n: n, pool: ExecutionContext.pool)
+            return dw.map { [gx, $0] } ?? [gx]
+
+        case .rotary(let table, let positions, let heads, let headDim):
+            // The rotation is orthogonal: its gradient turns by the negative angle.
+            let gx = Tensor(uninitializedShape: g.shape)
+            positions.withUnsafeBufferPointer { pp in
+                rotaryRows(g.storage.pointer, gx.storage.pointer, rows: positions.count, heads: heads, headDim: headDim,
+                           positions: pp.baseAddress!, table: table, inverse: true, pool: ExecutionContext.pool)
+            }
+            return [gx]
+
+        case .causalAttention(let shape, let probabilities):
+            let (dq, dk, dv) = CausalAttention.backward(q: inputs[0].value, k: inputs[1].value, v: inputs[2].value,
+                                                        probabilities: probabilities, upstream: g, shape: shape)
+            return [dq, dk, dv]
+
+        case .swiglu:
+            let (dgate, dup) = swigluBackward(gate: inputs[0].value, up: inputs[1].value, upstream: g)
+            return [inputs[0].requiresGrad ? dgate : nil, inputs[1].requiresGrad ? dup : nil]
 
         case .straightThrough:
             // Straight-through estimator (Bengio et al. 2013): the forward pass binarises,

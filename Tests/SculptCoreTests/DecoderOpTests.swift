@@ -1,0 +1,102 @@
+import XCTest
+@testable import SculptCore
+
+/// The decoder's ops (RMS norm, rotary embeddings, causal grouped-query attention, SwiGLU,
+/// the KV cache): fast kernels against plain twins on odd sizes, and finite-difference
+/// gradients through `GradientCheckTests.check`.
+final class DecoderOpTests: XCTestCase {
+    var rng = SeededRNG(seed: 7)
+    func randn(_ shape: [Int], scale: Float = 1) -> Tensor { Tensor.randomNormal(shape, std: scale, using: &rng) }
+
+    func maxDiff(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? 0 }
+
+    func testRMSNormMatchesPlainTwinOnOddSizes() {
+        for (rows, n) in [(1, 1), (3, 17), (5, 33), (2, 576), (7, 15)] {
+            let x = randn([rows, n]), w = randn([n])
+            let y = rmsNorm(Variable(x), weight: Variable(w), eps: 1e-6).value
+            XCTAssertLessThan(maxDiff(y.scalars, rmsNormRowsReference(x.scalars, weight: w.scalars, rows: rows, n: n, eps: 1e-6)), 1e-5, "\(rows)×\(n)")
+        }
+    }
+
+    func testRotaryMatchesPlainTwinAndInverts() {
+        let heads = 3, headDim = 10, rows = 5
+        let inv = (0..<4).map { Float(1) / powf(10000, Float(2 * $0) / 8) }   // partial: 8 of 10 dims rotate
+        let table = RotaryTable(inverseFrequencies: inv, positions: 40)
+        let positions: [Int32] = [0, 3, 39, 7, 1]
+        let x = randn([rows, heads * headDim])
+        let y = rotary(Variable(x), table: table, positions: positions, heads: heads, headDim: headDim).value
+        let ref = rotaryRowsReference(x.scalars, rows: rows, heads: heads, headDim: headDim, positions: positions, inverseFrequencies: inv, inverse: false)
+        XCTAssertLessThan(maxDiff(y.scalars, ref), 1e-5)
+        var back = Tensor(uninitializedShape: y.shape)
+        positions.withUnsafeBufferPointer { p in
+            rotaryRows(y.storage.pointer, back.storage.pointer, rows: rows, heads: heads, headDim: headDim, positions: p.baseAddress!, table: table, inverse: true, pool: .serial)
+        }
+        XCTAssertLessThan(back.maxAbsDifference(x), 1e-5)
+        back[flat: 0] = 0
+    }
+
+    func testCausalAttentionMatchesPlainTwin() {
+        for (b, s, h, kv, d) in [(1, 1, 1, 1, 3), (2, 7, 6, 2, 5), (3, 5, 4, 4, 8), (2, 9, 9, 3, 16)] {
+            let g = GroupedAttentionShape(batch: b, sequence: s, heads: h, kvHeads: kv, headDim: d)
+            let q = randn([b * s, h * d]), k = randn([b * s, kv * d]), v = randn([b * s, kv * d])
+            var maskValues = [Float](repeating: 1, count: b * s)
+            if b > 1 { for j in (s / 2)..<s { maskValues[s + j] = 0 } }   // right padding in row 1
+            if b > 2 { maskValues[2 * s] = 0 }                              // a left pad in row 2
+            let mask = Tensor(shape: [b, s], data: maskValues)
+            let out = CausalAttention.forward(q: q, k: k, v: v, shape: g, keyMask: mask).context
+            let ref = CausalAttention.reference(q: q.scalars, k: k.scalars, v: v.scalars, shape: g, keyMask: maskValues)
+            XCTAssertLessThan(maxDiff(out.scalars, ref), 1e-5, "\(g)")
+        }
+    }
+
+    func testKVCacheIncrementalEqualsFullCausalAttention() {
+        let b = 2, s = 7, h = 6, kv = 2, d = 5
+        let g = GroupedAttentionShape(batch: b, sequence: s, heads: h, kvHeads: kv, headDim: d)
+        let q = randn([b * s, h * d]), k = randn([b * s, kv * d]), v = randn([b * s, kv * d])
+        var maskValues = [Float](repeating: 1, count: b * s)
+        maskValues[s] = 0; maskValues[s + 1] = 0                            // row 1 left-padded by two
+        let full = CausalAttention.forward(q: q, k: k, v: v, shape: g, keyMask: Tensor(shape: [b, s], data: maskValues)).context
+        let cache = KVCache(batch: b, kvHeads: kv, headDim: d, capacity: s + 3)
+        var capMask = [Float](repeating: 1, count: b * (s + 3))
+        capMask[s + 3] = 0; capMask[s + 4] = 0
+        let keyMask = Tensor(shape: [b, s + 3], data: capMask)
+        // Prefill 4 tokens, then one at a time.
+        func rows(_ t: Tensor, _ range: Range<Int>, width: Int) -> Tensor {
+            var out: [Float] = []
+            for bi in 0..<b { for i in range { for c in 0..<width { out.append(t[flat: (bi * s + i) * width + c]) } } }
+            return Tensor(shape: [b * range.count, width], data: out)
+        }
+        var got = [[Float]](repeating: [], count: b)
+        for range in [0..<4, 4..<5, 5..<6, 6..<7] {
+            cache.append(k: rows(k, range, width: kv * d), v: rows(v, range, width: kv * d), steps: range.count)
+            let ctx = cache.attend(q: rows(q, range, width: h * d), heads: h, steps: range.count, keyMask: keyMask)
+            for bi in 0..<b { got[bi] += Array(ctx.scalars[(bi * range.count * h * d)..<((bi + 1) * range.count * h * d)]) }
+        }
+        // Fully masked query rows (row 1's pads) are zero in both.
+        XCTAssertLessThan(maxDiff(got[0] + got[1], full.scalars), 1e-5)
+    }
+
+    func testSwiGLUMatchesPlainTwin() {
+        for n in [1, 15, 16, 17, 100] {
+            let g = randn([n], scale: 3), u = randn([n])
+            let y = swiglu(gate: Variable(g), up: Variable(u)).value
+            XCTAssertLessThan(maxDiff(y.scalars, swigluReference(g.scalars, u.scalars)), 1e-5)
+        }
+    }
+}
+
+extension GradientCheckTests {
+    func testDecoderOps() {
+        check("rmsNorm", [randn([3, 7]), randn([7])]) { rmsNorm($0[0], weight: $0[1], eps: 1e-5) }
+        check("rmsNorm without weight", [randn([4, 5])]) { rmsNorm($0[0], weight: nil, eps: 1e-5) }
+        let inv = (0..<3).map { Float(1) / powf(100, Float(2 * $0) / 6) }
+        let table = RotaryTable(inverseFrequencies: inv, positions: 12)
+        check("rotary", [randn([4, 2 * 7])]) { rotary($0[0], table: table, positions: [0, 5, 11, 2], heads: 2, headDim: 7) }
+        let g = GroupedAttentionShape(batch: 2, sequence: 5, heads: 4, kvHeads: 2, headDim: 3)
+        let mask = Tensor(shape: [2, 5], data: [1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
+        check("causalAttention", [randn([10, 12]), randn([10, 6]), randn([10, 6])]) {
+            causalAttention(q: $0[0], k: $0[1], v: $0[2], shape: g, keyMask: mask)
+        }
+        check("swiglu", [randn([3, 17], scale: 2), randn([3, 17])]) { swiglu(gate: $0[0], up: $0[1]) }
+    }
+}
