@@ -435,7 +435,7 @@ public enum StrictJSON {
     }
 
     /// `s` quoted for a one-line error message: control characters escaped, long text shortened.
-    static func displayQuoted(_ s: String, limit: Int = 200) -> String {
+    public static func displayQuoted(_ s: String, limit: Int = 200) -> String {
         var text = s
         if text.count > limit { text = String(text.prefix(limit)) + "…" }
         var out = "\""

@@ -154,6 +154,21 @@ public final class LayerNorm: Layer {
     public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight, bias: bias, eps: eps) }
 }
 
+/// RMS normalisation over the last dimension with a learned scale (LLaMA's RMSNorm).
+public final class RMSNorm: Layer {
+    public var training = true
+    public let weight: Variable
+    public let eps: Float
+
+    public init(_ dimension: Int, eps: Float = 1e-6) {
+        weight = Variable(Tensor.ones([dimension]), requiresGrad: true)
+        self.eps = eps
+    }
+
+    public var localParameters: [(String, Variable)] { [("weight", weight)] }
+    public func callAsFunction(_ x: Variable) -> Variable { rmsNorm(x, weight: weight, eps: eps) }
+}
+
 /// 2-D convolution over NCHW input, weight [out, in, kh, kw].
 public final class Conv2d: Layer {
     public var training = true

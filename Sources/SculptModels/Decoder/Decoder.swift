@@ -1,0 +1,253 @@
+import Foundation
+import SculptCore
+import SculptNN
+import SculptIO
+
+// A LLaMA-family decoder (LLaMA, Mistral, Qwen2, Qwen3) with transformers' parameter names:
+// model.embed_tokens, model.layers.N.{self_attn.{q,k,v,o}_proj, self_attn.{q,k}_norm,
+// mlp.{gate,up,down}_proj, input_layernorm, post_attention_layernorm}, model.norm, lm_head.
+// The forward pass runs through the autodiff engine (batched GEMMs, fused causal attention);
+// with KV caches it runs incrementally for generation.
+
+/// Attention of one layer: projections, optional per-head q/k norms (Qwen3), rotary
+/// positions and causal grouped-query attention.
+public final class DecoderAttention: Module {
+    public var training = true
+    public let qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear
+    public let qNorm: RMSNorm?, kNorm: RMSNorm?
+    public let heads: Int, kvHeads: Int, headDim: Int
+
+    init(_ c: DecoderConfig, rng: inout WeightInitializer) {
+        let std = Float(c.initializerRange)
+        func linear(_ out: Int, _ inp: Int, bias: Bool) -> Linear {
+            Linear(weight: rng.normal([out, inp], std: std), bias: bias ? Tensor.zeros([out]) : nil)
+        }
+        heads = c.numAttentionHeads; kvHeads = c.numKeyValueHeads; headDim = c.headDim
+        qProj = linear(heads * headDim, c.hiddenSize, bias: c.qkvBias)
+        kProj = linear(kvHeads * headDim, c.hiddenSize, bias: c.qkvBias)
+        vProj = linear(kvHeads * headDim, c.hiddenSize, bias: c.qkvBias)
+        oProj = linear(c.hiddenSize, heads * headDim, bias: c.outputBias)
+        qNorm = c.qkNorm ? RMSNorm(headDim, eps: Float(c.rmsNormEps)) : nil
+        kNorm = c.qkNorm ? RMSNorm(headDim, eps: Float(c.rmsNormEps)) : nil
+    }
+
+    public var children: [(String, any Module)] {
+        var c: [(String, any Module)] = [("q_proj", qProj), ("k_proj", kProj), ("v_proj", vProj), ("o_proj", oProj)]
+        if let q = qNorm { c.append(("q_norm", q)) }
+        if let k = kNorm { c.append(("k_norm", k)) }
+        return c
+    }
+
+    /// x [B·S, hidden] → [B·S, hidden].
+    func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?) -> Variable {
+        let rows = step.batch * step.sequence
+        var q = qProj(x), k = kProj(x)
+        let v = vProj(x)
+        if let n = qNorm { q = n(q.reshaped([rows * heads, headDim])).reshaped([rows, heads * headDim]) }
+        if let n = kNorm { k = n(k.reshaped([rows * kvHeads, headDim])).reshaped([rows, kvHeads * headDim]) }
+        q = rotary(q, table: step.rotary, positions: step.positions, heads: heads, headDim: headDim)
+        k = rotary(k, table: step.rotary, positions: step.positions, heads: kvHeads, headDim: headDim)
+        let context: Variable
+        if let cache {
+            cache.append(k: k.value, v: v.value, steps: step.sequence)
+            context = Variable(cache.attend(q: q.value, heads: heads, steps: step.sequence, keyMask: step.keyMask))
+        } else {
+            let shape = GroupedAttentionShape(batch: step.batch, sequence: step.sequence, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            context = causalAttention(q: q, k: k, v: v, shape: shape, keyMask: step.keyMask)
+        }
+        return oProj(context)
+    }
+}
+
+/// The gated MLP: down(silu(gate(x)) · up(x)).
+public final class DecoderMLP: Module {
+    public var training = true
+    public let gateProj: Linear, upProj: Linear, downProj: Linear
+
+    init(_ c: DecoderConfig, rng: inout WeightInitializer) {
+        let std = Float(c.initializerRange)
+        func linear(_ out: Int, _ inp: Int) -> Linear {
+            Linear(weight: rng.normal([out, inp], std: std), bias: c.mlpBias ? Tensor.zeros([out]) : nil)
+        }
+        gateProj = linear(c.intermediateSize, c.hiddenSize)
+        upProj = linear(c.intermediateSize, c.hiddenSize)
+        downProj = linear(c.hiddenSize, c.intermediateSize)
+    }
+
+    public var children: [(String, any Module)] { [("gate_proj", gateProj), ("up_proj", upProj), ("down_proj", downProj)] }
+
+    func callAsFunction(_ x: Variable) -> Variable { downProj(swiglu(gate: gateProj(x), up: upProj(x))) }
+}
+
+/// One pre-norm block: x + attn(norm(x)), then + mlp(norm(·)).
+public final class DecoderLayer: Module {
+    public var training = true
+    public let selfAttention: DecoderAttention
+    public let mlp: DecoderMLP
+    public let inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm
+
+    init(_ c: DecoderConfig, rng: inout WeightInitializer) {
+        selfAttention = DecoderAttention(c, rng: &rng)
+        mlp = DecoderMLP(c, rng: &rng)
+        inputLayernorm = RMSNorm(c.hiddenSize, eps: Float(c.rmsNormEps))
+        postAttentionLayernorm = RMSNorm(c.hiddenSize, eps: Float(c.rmsNormEps))
+    }
+
+    public var children: [(String, any Module)] {
+        [("self_attn", selfAttention), ("mlp", mlp), ("input_layernorm", inputLayernorm), ("post_attention_layernorm", postAttentionLayernorm)]
+    }
+
+    func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?) -> Variable {
+        let h = x + selfAttention(inputLayernorm(x), step: step, cache: cache)
+        return h + mlp(postAttentionLayernorm(h))
+    }
+}
+
+/// The `model.` part: embeddings, layers, final norm.
+public final class DecoderBody: Module {
+    public var training = true
+    public let embedTokens: Embedding
+    public let layers: [DecoderLayer]
+    public let norm: RMSNorm
+
+    init(_ c: DecoderConfig, rng: inout WeightInitializer) {
+        embedTokens = Embedding(weight: rng.normal([c.vocabSize, c.hiddenSize], std: Float(c.initializerRange)))
+        layers = (0..<c.numHiddenLayers).map { _ in DecoderLayer(c, rng: &rng) }
+        norm = RMSNorm(c.hiddenSize, eps: Float(c.rmsNormEps))
+    }
+
+    public var children: [(String, any Module)] {
+        var c: [(String, any Module)] = [("embed_tokens", embedTokens)]
+        for (i, l) in layers.enumerated() { c.append(("layers.\(i)", l)) }
+        c.append(("norm", norm))
+        return c
+    }
+}
+
+/// What one forward call shares across layers: the batch layout, every row's position, the
+/// key mask and the rotary table.
+struct DecoderStep {
+    let batch: Int
+    let sequence: Int
+    let positions: [Int32]
+    let keyMask: Tensor?
+    let rotary: RotaryTable
+}
+
+/// A causal language model: `model` (DecoderBody) and an LM head (`lm_head`, or the
+/// embedding matrix when tied).
+public final class DecoderLM: Module {
+    public var training = true
+    public let config: DecoderConfig
+    public let model: DecoderBody
+    /// nil when the head is tied to `model.embed_tokens`.
+    public let lmHead: Linear?
+    private var rotaryCache: (frequencyLength: Int, table: RotaryTable)?
+
+    /// A model of `config`'s shape, with random weights (initializer_range) or zeros when a
+    /// checkpoint will fill them.
+    public init(config: DecoderConfig, seed: UInt64 = 0, randomWeights: Bool = true) {
+        self.config = config
+        var rng = WeightInitializer(seed: seed, random: randomWeights)
+        model = DecoderBody(config, rng: &rng)
+        lmHead = config.tieWordEmbeddings ? nil
+            : Linear(weight: rng.normal([config.vocabSize, config.hiddenSize], std: Float(config.initializerRange)), bias: nil)
+    }
+
+    public var children: [(String, any Module)] {
+        var c: [(String, any Module)] = [("model", model)]
+        if let h = lmHead { c.append(("lm_head", h)) }
+        return c
+    }
+
+    /// A rotary table covering positions 0..<length: grown in powers of two, recomputed when
+    /// dynamic scaling makes the frequencies depend on the length.
+    func rotaryTable(covering length: Int) -> RotaryTable {
+        var frequencyLength = 0
+        if case .dynamic(_, let original) = config.ropeScaling, length > original { frequencyLength = length }
+        if let c = rotaryCache, c.frequencyLength == frequencyLength, c.table.positions >= length { return c.table }
+        var capacity = 256
+        while capacity < length { capacity *= 2 }
+        if frequencyLength > 0 { capacity = length }
+        let table = RotaryTable(inverseFrequencies: RotaryFrequencies.inverse(config: config, sequenceLength: length), positions: capacity)
+        rotaryCache = (frequencyLength, table)
+        return table
+    }
+
+    /// Final hidden states [B·S, hidden] (after the last norm) of token ids [B, S].
+    /// `attentionMask` [B·S] of 0/1 excludes padding keys; `positions` default to 0..<S per
+    /// row (transformers' default without a cache). With `caches` (one per layer) the tokens
+    /// are appended and attend everything cached; `cacheKeyMask` [B, capacity] then masks
+    /// cached padding.
+    public func hiddenStates(ids: [Int32], batch: Int, sequence: Int, attentionMask: [Int32]? = nil, positions: [Int32]? = nil,
+                             caches: [KVCache]? = nil, cacheKeyMask: Tensor? = nil) -> Variable {
+        precondition(ids.count == batch * sequence, "decoder: \(ids.count) ids for [\(batch), \(sequence)]")
+        let pos = positions ?? (0..<batch).flatMap { _ in (0..<sequence).map(Int32.init) }
+        let maxPosition = Int(pos.max() ?? 0)
+        precondition(maxPosition < config.contextLimit, "decoder: position \(maxPosition) is beyond the model's context (\(config.contextLimit))")
+        let keyMask: Tensor?
+        if caches != nil { keyMask = cacheKeyMask } else {
+            keyMask = attentionMask.flatMap { m in m.allSatisfy { $0 != 0 } ? nil : Tensor(shape: [batch, sequence], data: m.map(Float.init)) }
+        }
+        let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1))
+        var x = model.embedTokens(ids, shape: [batch * sequence])
+        for (i, layer) in model.layers.enumerated() { x = layer(x, step: step, cache: caches?[i]) }
+        return model.norm(x)
+    }
+
+    /// Logits [rows, vocab] of hidden states [rows, hidden].
+    public func logits(_ hidden: Variable) -> Variable {
+        if let h = lmHead { return h(hidden) }
+        return matmul(hidden, model.embedTokens.weight, transposeB: true)
+    }
+
+    /// One KV cache per layer for `batch` sequences of up to `capacity` tokens.
+    public func makeCaches(batch: Int, capacity: Int) -> [KVCache] {
+        model.layers.map { _ in KVCache(batch: batch, kvHeads: config.numKeyValueHeads, headDim: config.headDim, capacity: capacity) }
+    }
+}
+
+/// Rotary inverse frequencies as transformers' rope initialisers compute them.
+public enum RotaryFrequencies {
+    public static func inverse(config c: DecoderConfig, sequenceLength: Int) -> [Float] {
+        let dim = c.rotaryDim
+        func base(_ theta: Double) -> [Float] {
+            (0..<(dim / 2)).map { i in Float(1) / powf(Float(theta), Float(2 * i) / Float(dim)) }
+        }
+        switch c.ropeScaling {
+        case .none: return base(c.ropeTheta)
+        case .linear(let factor): return base(c.ropeTheta).map { $0 / Float(factor) }
+        case .dynamic(let factor, let original):
+            let length = Double(max(sequenceLength, original))
+            guard sequenceLength > original else { return base(c.ropeTheta) }
+            let theta = c.ropeTheta * pow(factor * length / Double(original) - (factor - 1), Double(dim) / Double(dim - 2))
+            return base(theta)
+        case .llama3(let factor, let low, let high, let original):
+            let lowWavelength = Double(original) / low, highWavelength = Double(original) / high
+            return base(c.ropeTheta).map { f in
+                let wavelength = 2 * Double.pi / Double(f)
+                if wavelength < highWavelength { return f }
+                if wavelength > lowWavelength { return f / Float(factor) }
+                let smooth = (Double(original) / wavelength - low) / (high - low)
+                return Float((1 - smooth) * Double(f) / factor + smooth * Double(f))
+            }
+        }
+    }
+}
+
+extension DecoderLM {
+    /// Labels shifted for next-token prediction as transformers does: position t of a row is
+    /// scored against label t + 1; the last position (and −100 labels) count for nothing.
+    public static func shiftedLabels(_ labels: [Int32], batch: Int, sequence: Int, ignoreIndex: Int32 = -100) -> [Int32] {
+        var out = [Int32](repeating: ignoreIndex, count: batch * sequence)
+        for b in 0..<batch { for t in 0..<(sequence - 1) { out[b * sequence + t] = labels[b * sequence + t + 1] } }
+        return out
+    }
+
+    /// Mean next-token cross-entropy of `labels` [B·S] (−100 ignored), transformers'
+    /// `ForCausalLMLoss` without `num_items_in_batch`.
+    public func causalLMLoss(ids: [Int32], batch: Int, sequence: Int, attentionMask: [Int32]?, labels: [Int32]) -> Variable {
+        let hidden = hiddenStates(ids: ids, batch: batch, sequence: sequence, attentionMask: attentionMask)
+        return crossEntropy(logits(hidden), labels: DecoderLM.shiftedLabels(labels, batch: batch, sequence: sequence))
+    }
+}
