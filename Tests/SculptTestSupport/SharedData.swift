@@ -33,6 +33,34 @@ public enum SharedData {
         return url
     }
 
+    /// The SmolLM2-135M-Instruct GGUF that `models/smollm2-135m-instruct/fetch.sh` puts in its
+    /// cache (it downloads once), or an XCTSkip naming why it cannot be had.
+    public static func smolLM2GGUF() throws -> String {
+        let script = try require("models/smollm2-135m-instruct/fetch.sh")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script.path]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        do { try p.run() } catch {
+            let reason = "skipped: cannot run \(script.path): \(error)"
+            print(reason)
+            throw XCTSkip(reason)
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let path = String(decoding: o, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard p.terminationStatus == 0, !path.isEmpty, FileManager.default.fileExists(atPath: path) else {
+            let reason = "skipped: fetch.sh failed (status \(p.terminationStatus)): " +
+                String(decoding: e, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            print(reason)
+            throw XCTSkip(reason)
+        }
+        return path
+    }
+
     /// A fresh temporary directory; the caller removes it (tests: `temporaryDirectory()`).
     public static func temporaryDirectory(_ name: String = "sculpt-test") -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
