@@ -34,18 +34,7 @@ public struct TextLinesError: Error, CustomStringConvertible, Sendable {
 public enum TextLines {
     public static func read(_ url: URL, field: String = "text") throws -> [String] {
         let path = url.path
-        let data: Data
-        do {
-            data = try Data(contentsOf: url)
-        } catch {
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-                throw TextLinesError(file: path, line: nil, reason: "no such file")
-            }
-            if isDirectory.boolValue { throw TextLinesError(file: path, line: nil, reason: "is a directory, not a file") }
-            throw TextLinesError(file: path, line: nil, reason: "cannot be read (\(error.localizedDescription))")
-        }
-        let bytes = [UInt8](data)
+        let bytes = try readBytes(url)
         let lines = splitLines(bytes)
 
         // Detect the format from the first non-blank line.
@@ -87,6 +76,38 @@ public enum TextLines {
             }
         }
         return texts
+    }
+
+    /// The file's bytes, or an error naming it (missing, a directory, unreadable).
+    static func readBytes(_ url: URL) throws -> [UInt8] {
+        let path = url.path
+        do {
+            return [UInt8](try Data(contentsOf: url))
+        } catch {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                throw TextLinesError(file: path, line: nil, reason: "no such file")
+            }
+            if isDirectory.boolValue { throw TextLinesError(file: path, line: nil, reason: "is a directory, not a file") }
+            throw TextLinesError(file: path, line: nil, reason: "cannot be read (\(error.localizedDescription))")
+        }
+    }
+
+    /// Every non-blank line of a JSONL file as a JSON object, with its 1-based line number.
+    public static func readObjects(_ url: URL) throws -> [(line: Int, value: StrictJSON.Value)] {
+        let bytes = try readBytes(url)
+        var out: [(Int, StrictJSON.Value)] = []
+        for (index, range) in splitLines(bytes).enumerated() where !isBlank(bytes[range]) {
+            let value: StrictJSON.Value
+            do { value = try parseJSON(Array(bytes[range])) } catch {
+                throw TextLinesError(file: url.path, line: index + 1, reason: "not valid JSON (\(error))")
+            }
+            guard case .object = value else {
+                throw TextLinesError(file: url.path, line: index + 1, reason: "expected a JSON object but found \(value.kindDescription)")
+            }
+            out.append((index + 1, value))
+        }
+        return out
     }
 
     /// Parses one JSONL line: a byte-order mark is skipped and invalid Unicode in strings

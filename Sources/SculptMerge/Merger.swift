@@ -60,7 +60,7 @@ public enum Merge {
             throw MergeError("--out \(out.path): exists and is not a directory")
         }
         var report: MergeReport
-        let staging = try OutputStaging(out)
+        let staging = try StagedDirectory(out, existing: .mergeInto)
         do {
             switch config.method {
             case .loraConcat, .loraSVD:
@@ -150,43 +150,6 @@ public enum Merge {
         }
         return heads
     }
-}
-
-/// A staging directory beside the output, moved into place by `commit`.
-struct OutputStaging {
-    let out: URL
-    let url: URL
-
-    init(_ out: URL) throws {
-        self.out = out.standardizedFileURL
-        let parent = self.out.deletingLastPathComponent()
-        do { try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
-            throw MergeError("--out \(out.path): cannot create its parent directory: \(error.localizedDescription)")
-        }
-        url = parent.appendingPathComponent(".\(self.out.lastPathComponent).staging-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
-    }
-
-    /// A new `out` is the staging directory renamed (atomic); into an existing directory each
-    /// file is renamed over its namesake (each rename atomic, all after the merge completed).
-    func commit() throws {
-        let fm = FileManager.default
-        if !fm.fileExists(atPath: out.path) {
-            guard rename(url.path, out.path) == 0 else { throw MergeError("--out \(out.path): cannot move the merged model into place (errno \(errno))") }
-            return
-        }
-        for name in try fm.contentsOfDirectory(atPath: url.path) {
-            let dst = out.appendingPathComponent(name)
-            var isDir: ObjCBool = false
-            if fm.fileExists(atPath: dst.path, isDirectory: &isDir), isDir.boolValue { try fm.removeItem(at: dst) }
-            guard rename(url.appendingPathComponent(name).path, dst.path) == 0 else {
-                throw MergeError("--out \(out.path): cannot move \(name) into place (errno \(errno))")
-            }
-        }
-        try? fm.removeItem(at: url)
-    }
-
-    func discard() { try? FileManager.default.removeItem(at: url) }
 }
 
 /// linear, task_arithmetic, ties, dare_*, magnitude_prune, lines and transfer: one streamed pass.

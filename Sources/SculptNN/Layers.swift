@@ -125,6 +125,9 @@ public final class Embedding: Module {
     public var training = true
     public let weight: Variable
 
+    /// A row that gets no gradient from lookups (PyTorch's `padding_idx`).
+    public var paddingIndex: Int32?
+
     public init(weight: Tensor) { self.weight = Variable(weight, requiresGrad: true) }
 
     public convenience init(_ count: Int, _ dimension: Int, using rng: inout SeededRNG) {
@@ -134,7 +137,7 @@ public final class Embedding: Module {
     public var localParameters: [(String, Variable)] { [("weight", weight)] }
 
     /// Vectors for `ids` laid out with `shape`; the result has shape `shape + [dimension]`.
-    public func callAsFunction(_ ids: [Int32], shape: [Int]) -> Variable { embedding(weight, ids: ids, shape: shape) }
+    public func callAsFunction(_ ids: [Int32], shape: [Int]) -> Variable { embedding(weight, ids: ids, shape: shape, paddingIndex: paddingIndex) }
 }
 
 /// Layer normalisation over the last dimension.

@@ -34,10 +34,12 @@ struct Bench: ParsableCommand {
     }
 
     struct Model: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "model", abstract: "Inference or training-step time of a BERT model on random token ids.")
-        @Argument(help: "A Hugging Face BERT model directory, or a saved image classifier (CNN final/ or extracted).") var modelDir: String
-        @Option var batch: Int = 32
+        static let configuration = CommandConfiguration(commandName: "model", abstract: "Inference or training-step time of a BERT model on random token ids; prefill and decode speed of a decoder LM.")
+        @Argument(help: "A Hugging Face BERT or decoder directory, a GGUF decoder, or a saved image classifier (CNN final/ or extracted).") var modelDir: String
+        @Option(help: "Sequences per step (default 32; 1 for a decoder).") var batch: Int?
         @Option var seq: Int = 128
+        @Option(help: "Decoder: prompt tokens per sequence to prefill.") var prefill: Int = 128
+        @Option(help: "Decoder: tokens to decode one at a time after the prefill.") var decode: Int = 64
         @Flag(help: "Time a training step (forward, backward, AdamW) instead of inference.") var train = false
         @Option(help: "With --train: full, bitfit, lora, s2ft or sparse (which weights train).") var method: String = "full"
         @Option(help: "LoRA rank.") var loraRank: Int = 8
@@ -48,7 +50,8 @@ struct Bench: ParsableCommand {
         @Flag(help: "Print one JSON object.") var json = false
 
         func validate() throws {
-            guard batch > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+            guard (batch ?? 1) > 0, seq > 0 else { throw ValidationError("--batch and --seq must be positive") }
+            guard prefill > 0, decode >= 0 else { throw ValidationError("--prefill must be positive and --decode at least 0") }
             _ = try benchmarkMethod()
         }
 
@@ -69,6 +72,21 @@ struct Bench: ParsableCommand {
             // model directory has no classifier.json and is read as it is.
             let given = URL(fileURLWithPath: modelDir)
             let dir = ClassifierStore.classifierDirectory(given) ?? given
+            if let (family, source) = try? ModelRegistry.family(of: modelDir), family is DecoderFamily {
+                guard !train else { throw ValidationError("--train on a decoder is not available yet; time inference with --prefill and --decode") }
+                let bundle = try DecoderBundle.load(source)
+                let b = batch ?? 1
+                guard prefill + decode <= bundle.model.config.contextLimit else {
+                    throw ValidationError("--prefill \(prefill) + --decode \(decode) exceeds the model's context of \(bundle.model.config.contextLimit)")
+                }
+                let r = DecoderBenchmark.run(model: bundle.model, batch: b, prefill: prefill, decode: decode, threads: threads ?? ThreadPool.machineThreadCount)
+                if json { print(jsonLine(r)) } else {
+                    print(table(["batch", "threads", "prefill tokens", "prefill s", "decode tokens", "decode tokens/s"],
+                                [["\(r.batch)", "\(r.threads)", "\(r.prefillTokens)", String(format: "%.4f", r.prefillSeconds), "\(r.decodeTokens)", String(format: "%.1f", r.decodeTokensPerSecond)]]))
+                }
+                return
+            }
+            let batch = self.batch ?? 32
             if !train, let kind = try? ClassifierSpec.read(from: dir.appendingPathComponent("classifier.json")).kind, kind != .bert {
                 // An image classifier (a CNN run's final/ or an extracted CNN sub-network).
                 let t = threads ?? ThreadPool.machineThreadCount

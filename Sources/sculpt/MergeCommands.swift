@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SculptMerge
+import SculptModels
 
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,55 +5,57 @@ import SculptIO
 import SculptModels
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Architecture, parameter counts, MACs per token and file size of a model directory.")
+    static let configuration = CommandConfiguration(abstract: "Architecture, parameter counts, MACs per token and file size of a model (HF directory or GGUF).")
 
-    @Argument(help: "A Hugging Face BERT model directory (config.json + model.safetensors).") var modelDir: String
-    @Option(help: "Sequence length used for the attention part of MACs per token.") var seq: Int = 128
+    @Argument(help: "A Hugging Face model directory (BERT or decoder) or a GGUF file.") var modelDir: String
+    @Option(name: [.customLong("seq"), .customLong("context")], help: "Tokens attended, for the attention part of MACs per token.") var seq: Int = 128
     @Flag(help: "Print one JSON object.") var json = false
 
+    func validate() throws {
+        guard seq > 0 else { throw ValidationError("--seq must be positive, got \(seq)") }
+    }
+
     func run() throws {
-        let info = try ModelInfo.describe(directory: URL(fileURLWithPath: modelDir), sequenceLength: seq)
-        if json { print(jsonLine(info)); return }
-        let uniformHeads = Set(info.headsPerLayer).count == 1 ? "\(info.headsPerLayer.first ?? 0)" : "\(info.headsPerLayer)"
-        let uniformFFN = Set(info.intermediateSizes).count == 1 ? "\(info.intermediateSizes.first ?? 0)" : "\(info.intermediateSizes)"
-        print(table(["property", "value"], [
-            ["architecture", info.architecture],
-            ["layers", "\(info.layers)"],
-            ["hidden size", "\(info.hiddenSize)"],
-            ["heads per layer", uniformHeads],
-            ["FFN width", uniformFFN],
-            ["vocabulary", "\(info.vocabSize)"],
-            ["parameters", formatCount(info.totalParameters)],
-            ["  embedding", formatCount(info.embeddingParameters)],
-            ["  non-embedding", formatCount(info.nonEmbeddingParameters)],
-            ["MACs per token (seq \(info.sequenceLength))", formatCount(info.macsPerToken)],
-            ["file size", String(format: "%.1f MB", Double(info.fileBytes) / 1e6)],
-        ]))
+        let (family, source) = try ModelRegistry.family(of: modelDir)
+        let rows = try family.describe(source, contextLength: seq)
+        if json {
+            print(jsonLine(Dictionary(uniqueKeysWithValues: rows.map { ($0.key, $0.value) })))
+            return
+        }
+        print(table(["property", "value"], rows.filter { $0.key != "sequence_length" && $0.key != "max_positions" }.map { [$0.label, $0.display] }))
     }
 }
 
-func formatCount(_ n: Int) -> String {
-    if n >= 1_000_000 { return String(format: "%.2fM", Double(n) / 1e6) }
-    if n >= 10_000 { return String(format: "%.1fk", Double(n) / 1e3) }
-    return "\(n)"
-}
-
 struct Tokenize: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Token ids of each input line, as the model's WordPiece tokenizer gives them.")
+    static let configuration = CommandConfiguration(abstract: "Token ids of each input line, as the model's tokenizer (WordPiece or byte-level BPE) gives them.")
 
-    @Argument(help: "A model directory with tokenizer.json or vocab.txt.") var modelDir: String
-    @Option(help: "JSONL with a \"text\" field, or plain text one input per line.") var textsFile: String
-    @Option(help: "Truncate to at most this many tokens (with [CLS] and [SEP]).") var maxLength: Int?
+    @Argument(help: "A model directory with tokenizer.json (or vocab.txt), or a GGUF file.") var modelDir: String
+    @Option(help: "JSONL with a \"text\" field, or plain text one input per line; with --chat, JSONL of {\"messages\": [...]}.") var textsFile: String
+    @Option(help: "Truncate to at most this many tokens (BERT: with [CLS] and [SEP]).") var maxLength: Int?
+    @Flag(help: "Each line is {\"messages\":[…], \"add_generation_prompt\": bool?} rendered by the model's chat template.") var chat = false
     @Flag(help: "Print one {\"input_ids\": [...]} object per input line.") var json = false
 
+    func validate() throws {
+        if let m = maxLength, m < 1 { throw ValidationError("--max-length must be at least 1, got \(m)") }
+    }
+
     func run() throws {
-        let tokenizer = try WordPieceTokenizer.load(modelDirectory: URL(fileURLWithPath: modelDir))
-        let texts = try TextLines.read(URL(fileURLWithPath: textsFile))
+        let (family, source) = try ModelRegistry.family(of: modelDir)
+        let tokenizer = try family.tokenizer(source)
         struct Line: Encodable { let input_ids: [Int32] }
-        for text in texts {
-            let ids = tokenizer.encode(text, maxLength: maxLength)
+        let url = URL(fileURLWithPath: textsFile)
+        let inputs: [[Int32]]
+        if chat {
+            inputs = try ChatLines.read(url).map { c in
+                let ids = try tokenizer.encodeChat(c.messages, addGenerationPrompt: c.addGenerationPrompt)
+                return maxLength.map { Array(ids.prefix($0)) } ?? ids
+            }
+        } else {
+            inputs = try TextLines.read(url).map { try tokenizer.encode($0, maxLength: maxLength) }
+        }
+        for ids in inputs {
             if json { print(jsonLine(Line(input_ids: ids))) } else {
-                print(ids.map { tokenizer.token(of: $0) ?? "?" }.joined(separator: " "))
+                print(ids.map { tokenizer.tokenText($0) ?? "?" }.joined(separator: " "))
             }
         }
     }

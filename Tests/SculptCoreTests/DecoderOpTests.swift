@@ -98,5 +98,15 @@ extension GradientCheckTests {
             causalAttention(q: $0[0], k: $0[1], v: $0[2], shape: g, keyMask: mask)
         }
         check("swiglu", [randn([3, 17], scale: 2), randn([3, 17])]) { swiglu(gate: $0[0], up: $0[1]) }
+        check("embedding with a padding row", [randn([5, 3])]) { embedding($0[0], ids: [1, 4, 1, 2], shape: [4]) }
+    }
+
+    func testPaddedEmbeddingSkipsThePaddingRowsGradient() {
+        let w = Variable(randn([5, 3]), requiresGrad: true)
+        embedding(w, ids: [1, 2, 2, 4], shape: [4], paddingIndex: 2).sum().backward()
+        let g = w.grad!.scalars
+        XCTAssertEqual(Array(g[6..<9]), [0, 0, 0], "padding row")
+        XCTAssertEqual(Array(g[3..<6]), [1, 1, 1])
+        XCTAssertEqual(Array(g[12..<15]), [1, 1, 1])
     }
 }

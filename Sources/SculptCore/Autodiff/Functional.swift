@@ -222,11 +222,16 @@ public func concat(_ parts: [Variable], axis: Int) -> Variable {
     return Variable(Tensor.concat(parts.map(\.value), axis: a), op: .concat(axis: a, sizes: parts.map { $0.value.shape[a] }), inputs: parts)
 }
 
-/// Rows of `weight` selected by token ids: output shape = ids.shape + [dim].
-public func embedding(_ weight: Variable, ids: [Int32], shape: [Int]) -> Variable {
+/// Rows of `weight` selected by token ids: output shape = ids.shape + [dim]. With
+/// `paddingIndex`, that row gets no gradient from the lookup (PyTorch's `padding_idx`).
+public func embedding(_ weight: Variable, ids: [Int32], shape: [Int], paddingIndex: Int32? = nil) -> Variable {
     let vocab = weight.value.shape[0]
     if let bad = ids.first(where: { $0 < 0 || Int($0) >= vocab }) {
         shapeFailure(ShapeError("embedding", "id \(bad) is outside the table of \(vocab) rows"))
+    }
+    if let pad = paddingIndex, ids.contains(pad) {
+        let rows = Variable(weight.value.indexSelect(axis: 0, ids), op: .paddedEmbedding(indices: ids, paddingIndex: pad), inputs: [weight])
+        return rows.reshaped(shape + [weight.value.shape[1]])
     }
     return weight.indexSelect(axis: 0, ids).reshaped(shape + [weight.value.shape[1]])
 }

@@ -42,6 +42,8 @@ enum Op {
     case causalAttention(shape: GroupedAttentionShape, probabilities: Tensor)
     /// silu(gate) · up (inputs gate, up).
     case swiglu
+    /// Rows of an embedding table whose gradient skips `paddingIndex` (nn.Embedding's padding_idx).
+    case paddedEmbedding(indices: [Int32], paddingIndex: Int32)
 
     var name: String {
         switch self {
@@ -76,6 +78,7 @@ enum Op {
         case .rotary: return "rotary"
         case .causalAttention: return "causalAttention"
         case .swiglu: return "swiglu"
+        case .paddedEmbedding: return "embedding"
         }
     }
 }
@@ -321,6 +324,14 @@ enum Gradients {
             let (dq, dk, dv) = CausalAttention.backward(q: inputs[0].value, k: inputs[1].value, v: inputs[2].value,
                                                         probabilities: probabilities, upstream: g, shape: shape)
             return [dq, dk, dv]
+
+        case .paddedEmbedding(let indices, let paddingIndex):
+            var rows = g
+            let width = g.count / max(indices.count, 1)
+            rows.withUnsafeMutablePointer { p in
+                for (r, id) in indices.enumerated() where id == paddingIndex { (p + r * width).initialize(repeating: 0, count: width) }
+            }
+            return [rows.reshaped([indices.count, width]).indexAdd(axis: 0, indices, fullShape: inputs[0].value.shape)]
 
         case .swiglu:
             let (dgate, dup) = swigluBackward(gate: inputs[0].value, up: inputs[1].value, upstream: g)

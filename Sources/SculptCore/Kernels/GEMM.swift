@@ -45,6 +45,9 @@ private enum GEMMBlocking {
     static let swappedMaxRows = 64
     /// Below this many multiply-adds a GEMM runs on one thread.
     static let parallelMinimumMACs = 1 << 21
+    /// Few rows against a transposed B (x·Wᵀ at decode time) stream W once and are bound by
+    /// memory, not arithmetic: they split over the pool from a much smaller size.
+    static let parallelMinimumDotMACs = 1 << 15
 }
 
 // MARK: - Public API
@@ -66,7 +69,8 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
         return
     }
     let macs = m * n * k
-    let threads = macs < GEMMBlocking.parallelMinimumMACs ? 1 : pool.threadCount
+    let minimum = transB && m <= GEMMBlocking.dotMaxRows ? GEMMBlocking.parallelMinimumDotMACs : GEMMBlocking.parallelMinimumMACs
+    let threads = macs < minimum ? 1 : pool.threadCount
     if threads == 1 {
         gemmSerial(p, rows: 0..<m, cols: 0..<n)
         return

@@ -112,6 +112,8 @@ public final class DecoderBody: Module {
 
     init(_ c: DecoderConfig, rng: inout WeightInitializer) {
         embedTokens = Embedding(weight: rng.normal([c.vocabSize, c.hiddenSize], std: Float(c.initializerRange)))
+        // transformers builds nn.Embedding(vocab, hidden, padding_idx=pad_token_id).
+        embedTokens.paddingIndex = c.padTokenId.map(Int32.init)
         layers = (0..<c.numHiddenLayers).map { _ in DecoderLayer(c, rng: &rng) }
         norm = RMSNorm(c.hiddenSize, eps: Float(c.rmsNormEps))
     }

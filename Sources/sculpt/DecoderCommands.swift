@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import SculptCore
+import SculptIO
+import SculptModels
+
+/// Loads a decoder and says on stderr what was not used.
+func loadDecoder(_ path: String) throws -> DecoderBundle {
+    let bundle = try DecoderBundle.load(path: path)
+    if !bundle.unexpectedTensors.isEmpty {
+        note("note: \(bundle.unexpectedTensors.count) tensor(s) of \(path) are not used by the model: \(bundle.unexpectedTensors.prefix(4).joined(separator: ", "))")
+    }
+    return bundle
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate text with a decoder LM (KV cache; greedy or seeded sampling), streaming tokens as they come.")
+
+    @Argument(help: "A decoder: a Hugging Face directory or a GGUF file.") var model: String
+    @Option(help: "The prompt.") var prompt: String?
+    @Option(help: "Prompts, one per line (plain text, or JSONL with a \"text\" field; with --chat JSONL of {\"messages\": […]} also works).") var promptsFile: String?
+    @Flag(help: "Render each prompt as one user message with the chat template and its generation prompt.") var chat = false
+    @Option(help: "New tokens at most.") var maxNewTokens: Int = 64
+    @Option(help: "0 is greedy; above 0 samples.") var temperature: Float = 0
+    @Option(help: "Sample among the most likely tokens whose probability reaches P.") var topP: Float?
+    @Option(help: "Sample among the K most likely tokens.") var topK: Int?
+    @Option(help: "Repetition penalty (1: none).") var repetitionPenalty: Float = 1
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+    @Option(help: "Stop when the text ends with this string (repeatable).") var stop: [String] = []
+    @Option(help: "Prompts generated together (left-padded).") var batchSize: Int = 8
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print one {\"input_ids\",\"output_ids\",\"text\"} object per prompt.") var json = false
+
+    func validate() throws {
+        guard (prompt == nil) != (promptsFile == nil) else { throw ValidationError("give exactly one of --prompt and --prompts-file") }
+        guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive, got \(maxNewTokens)") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more, got \(temperature)") }
+        if let p = topP { guard p > 0, p <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(p)") } }
+        if let k = topK { guard k > 0 else { throw ValidationError("--top-k must be positive, got \(k)") } }
+        guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw ValidationError("--repetition-penalty must be positive, got \(repetitionPenalty)") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        if let t = threads { guard t > 0 else { throw ValidationError("--threads must be positive") } }
+        if stop.contains("") { throw ValidationError("--stop must not be empty") }
+    }
+
+    func run() throws {
+        let bundle = try loadDecoder(model)
+        var prompts: [[Int32]] = []
+        if let prompt {
+            prompts = [try encode(prompt, bundle)]
+        } else if let promptsFile {
+            let url = URL(fileURLWithPath: promptsFile)
+            if chat, let lines = try? ChatLines.read(url) {
+                prompts = try lines.map { try bundle.encodeChat($0.messages, addGenerationPrompt: $0.addGenerationPrompt) }
+            } else {
+                prompts = try TextLines.read(url).map { try encode($0, bundle) }
+            }
+        }
+        if let empty = prompts.firstIndex(where: { $0.isEmpty }) {
+            throw ValidationError("prompt \(empty + 1) has no tokens")
+        }
+        let limit = bundle.model.config.contextLimit
+        if let long = prompts.firstIndex(where: { $0.count + maxNewTokens > limit }) {
+            throw ValidationError("prompt \(long + 1) has \(prompts[long].count) tokens; with --max-new-tokens \(maxNewTokens) that exceeds the model's context of \(limit)")
+        }
+        let options = GenerationOptions(maxNewTokens: maxNewTokens, stopTokenIds: bundle.stopTokenIds,
+                                        sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, repetitionPenalty: repetitionPenalty, seed: seed))
+        let generator = DecoderGenerator(model: bundle.model)
+        let tokenizer = bundle.tokenizer
+        let streaming = !json && prompts.count == 1
+        var decoder = tokenizer.makeStreamingDecoder()
+        struct Line: Encodable { let input_ids: [Int32]; let output_ids: [Int32]; let text: String }
+        var start = 0
+        try withThreads(threads ?? ThreadPool.machineThreadCount) {
+            while start < prompts.count {
+                let group = Array(prompts[start..<min(start + batchSize, prompts.count)])
+                let outputs = generator.generate(prompts: group, options: options, onToken: { _, id in
+                    if streaming {
+                        FileHandle.standardOutput.write(Data(decoder.append(id).utf8))
+                    }
+                }, shouldStop: stop.isEmpty ? nil : { _, ids in
+                    let text = tokenizer.decode(ids)
+                    return stop.contains { text.hasSuffix($0) }
+                })
+                for (i, out) in outputs.enumerated() {
+                    let text = generatedText(out, tokenizer: tokenizer)
+                    if json {
+                        print(jsonLine(Line(input_ids: group[i], output_ids: out, text: text)))
+                    } else if streaming {
+                        print(decoder.finish())
+                    } else {
+                        print("[\(start + i + 1)] \(text)")
+                    }
+                }
+                start += group.count
+            }
+        } as Void
+    }
+
+    func encode(_ text: String, _ bundle: DecoderBundle) throws -> [Int32] {
+        chat ? try bundle.encodeChat([ChatMessage(role: "user", content: text)], addGenerationPrompt: true)
+             : bundle.tokenizer.encode(text, addSpecialTokens: true)
+    }
+
+    /// The text of the new tokens, cut at a stop string.
+    func generatedText(_ ids: [Int32], tokenizer: BPETokenizer) -> String {
+        var text = tokenizer.decode(ids)
+        for s in stop { if let r = text.range(of: s, options: .backwards), r.upperBound == text.endIndex { text = String(text[..<r.lowerBound]) } }
+        return text
+    }
+}
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Per text: token count, mean negative log-likelihood and perplexity under a decoder LM.")
+
+    @Argument(help: "A decoder: a Hugging Face directory or a GGUF file.") var model: String
+    @Option(help: "JSONL with a \"text\" field, or plain text one input per line (tokenized without special tokens).") var textsFile: String
+    @Option(help: "Write text{i}.input_ids, .last_hidden_state, .last_logits, .next_token_logprob to this safetensors file.") var out: String?
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print one {\"tokens\",\"nll\",\"perplexity\"} object per text.") var json = false
+
+    func validate() throws {
+        if let t = threads { guard t > 0 else { throw ValidationError("--threads must be positive") } }
+    }
+
+    func run() throws {
+        let bundle = try loadDecoder(model)
+        let texts = try TextLines.read(URL(fileURLWithPath: textsFile))
+        let limit = bundle.model.config.contextLimit
+        let ids = try texts.enumerated().map { i, t -> [Int32] in
+            let ids = bundle.tokenizer.encode(t, addSpecialTokens: false)
+            guard !ids.isEmpty else { throw ValidationError("text \(i + 1) has no tokens") }
+            guard ids.count <= limit else { throw ValidationError("text \(i + 1) has \(ids.count) tokens, more than the model's context of \(limit)") }
+            return ids
+        }
+        struct Line: Encodable { let tokens: Int; let nll: Double; let perplexity: Double }
+        var tensors = SafeTensorsWriter()
+        var rows: [[String]] = []
+        try withThreads(threads ?? ThreadPool.machineThreadCount) {
+            for (i, t) in ids.enumerated() {
+                let s = bundle.model.score(t)
+                if json { print(jsonLine(Line(tokens: s.tokens, nll: s.nll, perplexity: s.perplexity))) } else {
+                    rows.append(["\(i)", "\(s.tokens)", String(format: "%.4f", s.nll), String(format: "%.3f", s.perplexity)])
+                }
+                if out != nil {
+                    try tensors.add(name: "text\(i).input_ids", int64s: t.map(Int64.init), shape: [t.count])
+                    try tensors.add(name: "text\(i).last_hidden_state", floats: s.lastHiddenState.scalars, shape: s.lastHiddenState.shape)
+                    try tensors.add(name: "text\(i).last_logits", floats: s.lastLogits.scalars, shape: s.lastLogits.shape)
+                    try tensors.add(name: "text\(i).next_token_logprob", floats: s.nextTokenLogProb, shape: [s.nextTokenLogProb.count])
+                }
+            }
+        }
+        if !json { print(table(["text", "tokens", "nll", "perplexity"], rows)) }
+        if let out {
+            try tensors.write(to: URL(fileURLWithPath: out))
+            note("wrote \(out)")
+        }
+    }
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a decoder (GGUF or HF directory) as a Hugging Face directory transformers loads (float32 safetensors, config, tokenizer, chat template, generation config).")
+
+    @Argument(help: "A decoder: a GGUF file or a Hugging Face directory.") var model: String
+    @Option(help: "The directory to create.") var out: String
+    @Flag(help: "Replace --out if it exists (atomically).") var force = false
+
+    func run() throws {
+        let bundle = try loadDecoder(model)
+        let written = try DecoderExport.writeHFDirectory(bundle, to: URL(fileURLWithPath: out), replace: force)
+        print("converted \(model) to \(out): \(written.joined(separator: ", "))")
+    }
+}
