@@ -25,7 +25,7 @@ def sculpt_bench(cmd, model, prefill, decode, threads):
     return r["prefill_seconds"], r["decode_tokens_per_second"]
 
 
-def torch_bench(model_path, prefill, decode, threads, repeats=3):
+def torch_model(model_path, threads):
     import os, torch
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(threads)
@@ -34,7 +34,11 @@ def torch_bench(model_path, prefill, decode, threads, repeats=3):
         model = AutoModelForCausalLM.from_pretrained(os.path.dirname(model_path), gguf_file=os.path.basename(model_path), torch_dtype=torch.float32)
     else:
         model = AutoModelForCausalLM.from_pretrained(model_path, torch_dtype=torch.float32)
-    model.eval()
+    return model.eval()
+
+
+def torch_bench(model, prefill, decode, repeats=3):
+    import torch
     ids = torch.randint(0, model.config.vocab_size, (1, prefill))
     with torch.no_grad():
         model(ids, use_cache=True)  # warm-up
@@ -83,13 +87,21 @@ def main():
     ap.add_argument("--prefill", type=int, default=128)
     ap.add_argument("--decode", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of every engine; medians are reported")
     a = ap.parse_args()
-    rows = [("sculpt",) + sculpt_bench([a.sculpt], a.model, a.prefill, a.decode, a.threads),
-            ("torch",) + torch_bench(a.model, a.prefill, a.decode, a.threads)]
-    lc = llama_cpp_bench(a.model, a.prefill, a.decode, a.threads) if a.model.endswith(".gguf") else None
-    if lc:
-        rows.append(("llama.cpp",) + lc)
-    print(f"prefill {a.prefill} tokens, decode {a.decode} tokens, batch 1, {a.threads} threads")
+    model = torch_model(a.model, a.threads)
+    runs = {"sculpt": [], "torch": [], "llama.cpp": []}
+    for _ in range(a.rounds):
+        runs["sculpt"].append(sculpt_bench([a.sculpt], a.model, a.prefill, a.decode, a.threads))
+        runs["torch"].append(torch_bench(model, a.prefill, a.decode))
+        lc = llama_cpp_bench(a.model, a.prefill, a.decode, a.threads) if a.model.endswith(".gguf") else None
+        if lc:
+            runs["llama.cpp"].append(lc)
+    rows = [(name, statistics.median(p for p, _ in r), statistics.median(d for _, d in r)) for name, r in runs.items() if r]
+    print(f"prefill {a.prefill} tokens, decode {a.decode} tokens, batch 1, {a.threads} threads, median of {a.rounds} interleaved rounds")
+    for name, r in runs.items():
+        if r:
+            print(f"  {name}: prefill s {[round(p, 4) for p, _ in r]}, decode tok/s {[round(d, 1) for _, d in r]}")
     print(f"{'engine':10} {'prefill s':>10} {'decode tok/s':>13} {'prefill vs torch':>17} {'decode vs torch':>16}")
     tp, td = rows[1][1], rows[1][2]
     for name, p, d in rows:

@@ -73,11 +73,11 @@ struct Bench: ParsableCommand {
             let given = URL(fileURLWithPath: modelDir)
             let dir = ClassifierStore.classifierDirectory(given) ?? given
             if let (family, source) = try? ModelRegistry.family(of: modelDir), family is DecoderFamily {
-                guard !train else { throw ValidationError("--train on a decoder is not available yet; time inference with --prefill and --decode") }
+                guard !train else { throw CommandError("--train on a decoder is not available yet; time inference with --prefill and --decode") }
                 let bundle = try DecoderBundle.load(source)
                 let b = batch ?? 1
                 guard prefill + decode <= bundle.model.config.contextLimit else {
-                    throw ValidationError("--prefill \(prefill) + --decode \(decode) exceeds the model's context of \(bundle.model.config.contextLimit)")
+                    throw CommandError("--prefill \(prefill) + --decode \(decode) exceeds the model's context of \(bundle.model.config.contextLimit)")
                 }
                 let r = DecoderBenchmark.run(model: bundle.model, batch: b, prefill: prefill, decode: decode, threads: threads ?? ThreadPool.machineThreadCount)
                 if json { print(jsonLine(r)) } else {

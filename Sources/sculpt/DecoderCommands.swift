@@ -57,11 +57,11 @@ struct Generate: ParsableCommand {
             }
         }
         if let empty = prompts.firstIndex(where: { $0.isEmpty }) {
-            throw ValidationError("prompt \(empty + 1) has no tokens")
+            throw CommandError("prompt \(empty + 1) has no tokens")
         }
         let limit = bundle.model.config.contextLimit
         if let long = prompts.firstIndex(where: { $0.count + maxNewTokens > limit }) {
-            throw ValidationError("prompt \(long + 1) has \(prompts[long].count) tokens; with --max-new-tokens \(maxNewTokens) that exceeds the model's context of \(limit)")
+            throw CommandError("prompt \(long + 1) has \(prompts[long].count) tokens; with --max-new-tokens \(maxNewTokens) that exceeds the model's context of \(limit)")
         }
         let options = GenerationOptions(maxNewTokens: maxNewTokens, stopTokenIds: bundle.stopTokenIds,
                                         sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, repetitionPenalty: repetitionPenalty, seed: seed))
@@ -75,7 +75,7 @@ struct Generate: ParsableCommand {
             while start < prompts.count {
                 let group = Array(prompts[start..<min(start + batchSize, prompts.count)])
                 let outputs = generator.generate(prompts: group, options: options, onToken: { _, id in
-                    if streaming {
+                    if streaming && !options.stopTokenIds.contains(id) {
                         FileHandle.standardOutput.write(Data(decoder.append(id).utf8))
                     }
                 }, shouldStop: stop.isEmpty ? nil : { _, ids in
@@ -83,7 +83,7 @@ struct Generate: ParsableCommand {
                     return stop.contains { text.hasSuffix($0) }
                 })
                 for (i, out) in outputs.enumerated() {
-                    let text = generatedText(out, tokenizer: tokenizer)
+                    let text = generatedText(out, stopTokens: options.stopTokenIds, tokenizer: tokenizer)
                     if json {
                         print(jsonLine(Line(input_ids: group[i], output_ids: out, text: text)))
                     } else if streaming {
@@ -102,9 +102,9 @@ struct Generate: ParsableCommand {
              : bundle.tokenizer.encode(text, addSpecialTokens: true)
     }
 
-    /// The text of the new tokens, cut at a stop string.
-    func generatedText(_ ids: [Int32], tokenizer: BPETokenizer) -> String {
-        var text = tokenizer.decode(ids)
+    /// The text of the new tokens without the stop token that ended them, cut at a stop string.
+    func generatedText(_ ids: [Int32], stopTokens: Set<Int32>, tokenizer: BPETokenizer) -> String {
+        var text = tokenizer.decode(ids.last.map(stopTokens.contains) == true ? Array(ids.dropLast()) : ids)
         for s in stop { if let r = text.range(of: s, options: .backwards), r.upperBound == text.endIndex { text = String(text[..<r.lowerBound]) } }
         return text
     }
@@ -129,8 +129,8 @@ struct Score: ParsableCommand {
         let limit = bundle.model.config.contextLimit
         let ids = try texts.enumerated().map { i, t -> [Int32] in
             let ids = bundle.tokenizer.encode(t, addSpecialTokens: false)
-            guard !ids.isEmpty else { throw ValidationError("text \(i + 1) has no tokens") }
-            guard ids.count <= limit else { throw ValidationError("text \(i + 1) has \(ids.count) tokens, more than the model's context of \(limit)") }
+            guard !ids.isEmpty else { throw CommandError("text \(i + 1) has no tokens") }
+            guard ids.count <= limit else { throw CommandError("text \(i + 1) has \(ids.count) tokens, more than the model's context of \(limit)") }
             return ids
         }
         struct Line: Encodable { let tokens: Int; let nll: Double; let perplexity: Double }

@@ -42,7 +42,7 @@ private enum GEMMBlocking {
     static let dotMaxRows = 8
     /// Up to this many rows of op(A) (and A not transposed), a transposed B is handled as
     /// Cᵀ = B·Aᵀ (`gemmSwapped`) so that B is not transposed into packed panels on every call.
-    static let swappedMaxRows = 64
+    static let swappedMaxRows = 256
     /// Below this many multiply-adds a GEMM runs on one thread.
     static let parallelMinimumMACs = 1 << 21
     /// Few rows against a transposed B (x·Wᵀ at decode time) stream W once and are bound by

@@ -97,7 +97,7 @@ public struct DecoderFamily: ModelFamily {
             ModelProperty("vocab_size", "vocabulary", .int(c.vocabSize)),
             ModelProperty("context_length", "context length", .int(c.contextLimit)),
             ModelProperty("rope_theta", "rope theta", .double(c.ropeTheta), display: String(format: "%g (%@)", c.ropeTheta, c.ropeScaling.name)),
-            ModelProperty("tied_embeddings", "tied embeddings", .string(c.tieWordEmbeddings ? "yes" : "no")),
+            ModelProperty("tied_embeddings", "tied embeddings", .bool(c.tieWordEmbeddings)),
             ModelProperty("total_parameters", "parameters", .int(cost.parameters), display: formatCount(cost.parameters)),
             ModelProperty("embedding_parameters", "  embedding", .int(cost.embeddingParameters), display: formatCount(cost.embeddingParameters)),
             ModelProperty("non_embedding_parameters", "  non-embedding", .int(cost.parameters - cost.embeddingParameters),

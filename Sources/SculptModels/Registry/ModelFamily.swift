@@ -57,12 +57,13 @@ public struct ModelSource: Sendable {
 /// One row of `sculpt info`: a JSON key, a label for the table and the value.
 public struct ModelProperty: Sendable {
     public enum Value: Sendable, Encodable {
-        case int(Int), double(Double), string(String), ints([Int]), strings([String])
+        case int(Int), double(Double), bool(Bool), string(String), ints([Int]), strings([String])
         public func encode(to encoder: Encoder) throws {
             var c = encoder.singleValueContainer()
             switch self {
             case .int(let v): try c.encode(v)
             case .double(let v): try c.encode(v)
+            case .bool(let v): try c.encode(v)
             case .string(let v): try c.encode(v)
             case .ints(let v): try c.encode(v)
             case .strings(let v): try c.encode(v)
@@ -80,6 +81,7 @@ public struct ModelProperty: Sendable {
         switch value {
         case .int(let n): self.display = display ?? "\(n)"
         case .double(let d): self.display = display ?? "\(d)"
+        case .bool(let b): self.display = display ?? (b ? "yes" : "no")
         case .string(let s): self.display = display ?? s
         case .ints(let v): self.display = display ?? (Set(v).count == 1 ? "\(v[0])" : "\(v)")
         case .strings(let v): self.display = display ?? v.joined(separator: ", ")
