@@ -8,17 +8,7 @@ import XCTest
 /// Mutates the real templates at random (seeded) and checks that parsing and rendering either
 /// succeed or throw a one-line `ChatTemplateError`: nothing traps, hangs or runs away.
 final class ChatTemplateFuzzTests: XCTestCase {
-    struct SplitMix64 {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { n <= 0 ? 0 : Int(next() % UInt64(n)) }
-    }
+    typealias SplitMix64 = SafeTensorsTestRNG
 
     static let fragments = ["{%", "%}", "{{", "}}", "{#", "#}", "-", "+", "(", ")", "[", "]", "{", "}", "'", "\"", "|", ".",
         ",", ":", "=", "==", "*", "**", "//", "%", "~", " if ", " else ", " in ", " not ", " is ", " and ", " or ",
@@ -53,7 +43,7 @@ final class ChatTemplateFuzzTests: XCTestCase {
     }
 
     func testMutatedRealTemplatesNeverCrash() throws {
-        var rng = SplitMix64(state: 0x5C0_1B7)
+        var rng = SplitMix64(seed: 0x5C0_1B7)
         let seeds = ChatTemplateFixtures.byName.keys.sorted().compactMap { ChatTemplateFixtures.byName[$0] }
         let messageSets: [[JinjaValue]] = [
             [["role": "user", "content": "hi"]],
