@@ -54,7 +54,19 @@ def torch_bench(model, prefill, decode, repeats=3):
     return pre, decode / max(total - pre, 1e-9)
 
 
-def llama_cpp_bench(model_path, prefill, decode, threads, repeats=3):
+def llama_cpp_bench(model_path, prefill, decode, threads):
+    """llama.cpp in its own process, so PyTorch's spinning OpenMP threads in this one do not
+    compete with llama.cpp's; None when llama_cpp does not import."""
+    import sys
+    r = subprocess.run([sys.executable, __file__, model_path, "--llama-cpp-only", "--prefill", str(prefill),
+                        "--decode", str(decode), "--threads", str(threads)], capture_output=True, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        return None
+    p, d = json.loads(r.stdout.strip().splitlines()[-1])
+    return p, d
+
+
+def llama_cpp_measure(model_path, prefill, decode, threads, repeats=3):
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -88,7 +100,13 @@ def main():
     ap.add_argument("--decode", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of every engine; medians are reported")
+    ap.add_argument("--llama-cpp-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.llama_cpp_only:
+        r = llama_cpp_measure(a.model, a.prefill, a.decode, a.threads)
+        if r:
+            print(json.dumps(r))
+        return
     model = torch_model(a.model, a.threads)
     runs = {"sculpt": [], "torch": [], "llama.cpp": []}
     for _ in range(a.rounds):
