@@ -39,7 +39,7 @@ let package = Package(
     targets: [
         .target(name: "SculptCore", swiftSettings: computeSettings),
         .target(name: "SculptNN", dependencies: ["SculptCore"], swiftSettings: computeSettings),
-        .target(name: "SculptIO", dependencies: ["SculptCore"], swiftSettings: computeSettings),
+        .target(name: "SculptIO", dependencies: ["SculptCore", .product(name: "Yams", package: "Yams")], swiftSettings: computeSettings),
         .target(name: "SculptModels", dependencies: ["SculptNN", "SculptIO"], swiftSettings: computeSettings),
         // The demo's data ships inside the package so `sculpt demo` works from a fresh clone.
         .target(name: "SculptTune", dependencies: ["SculptModels", .product(name: "Yams", package: "Yams")],

@@ -1,6 +1,5 @@
 import Foundation
 import SculptIO
-import Yams
 
 /// One-line errors of merging and diffing; each names the file, model or key at fault.
 public struct MergeError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -143,9 +142,7 @@ public struct MergeConfig: Sendable, Equatable {
     public static func parse(_ text: String, file: String = "merge config") throws -> MergeConfig {
         func fail(_ key: String, _ m: String) -> MergeError { MergeError("\(file): \(key): \(m)") }
         let root: Any?
-        do { root = try Yams.load(yaml: text) } catch {
-            throw MergeError("\(file): not valid YAML: \(String(describing: error).split(separator: "\n").joined(separator: " "))")
-        }
+        do { root = try StrictYAML.load(text, file: file) } catch { throw MergeError("\(error)") }
         guard let top = root as? [String: Any] else { throw MergeError("\(file): expected a mapping with merge_method and models") }
         if let k = top.keys.sorted().first(where: { !topLevelKeys.contains($0) }) {
             throw fail(k, "unknown key (known: \(topLevelKeys.joined(separator: ", ")))")

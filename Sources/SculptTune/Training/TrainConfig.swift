@@ -152,7 +152,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public static func load(yaml url: URL) throws -> TrainConfig {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { throw TuneError("\(url.path): cannot read the config file") }
         let node: Any?
-        do { node = try Yams.load(yaml: text) } catch { throw TuneError("\(url.path): not valid YAML (\(error))") }
+        do { node = try StrictYAML.load(text, file: url.path) } catch { throw TuneError("\(error)") }
         guard let dict = node as? [String: Any] else { throw TuneError("\(url.path): expected a mapping of option names to values") }
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let bad = dict.keys.sorted().first(where: { !known.contains($0) }) {
