@@ -92,6 +92,22 @@ public struct BertConfig: Codable, Sendable, Equatable {
         return numAttentionHeads
     }
 
+    /// Parameters of the model this config describes, computed without building it (sizes
+    /// bounded by `validate`; saturates at Int.max instead of overflowing).
+    public func parameterCount(withPooler: Bool) -> Int {
+        func mul(_ a: Int, _ b: Int) -> Int { let r = a.multipliedReportingOverflow(by: b); return r.overflow ? .max : r.partialValue }
+        func add(_ a: Int, _ b: Int) -> Int { let r = a.addingReportingOverflow(b); return r.overflow ? .max : r.partialValue }
+        let h = hiddenSize
+        var total = add(mul(add(add(vocabSize, maxPositionEmbeddings), typeVocabSize), h), 2 * h)
+        for layer in 0..<max(numHiddenLayers, 0) {
+            let a = mul(numHeads(layer: layer), headDim), f = intermediateSize(layer: layer)
+            let attention = add(mul(4, mul(h, a)), add(mul(3, a), h))     // q, k, v (+ biases), output (+ bias)
+            let ffn = add(mul(2, mul(h, f)), add(f, h))                    // in (+ bias), out (+ bias)
+            total = add(total, add(add(attention, ffn), 4 * h))            // two LayerNorms
+        }
+        return withPooler ? add(total, add(mul(h, h), h)) : total
+    }
+
     // MARK: Keys
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -129,6 +145,21 @@ public struct BertConfig: Codable, Sendable, Equatable {
         ]
         for (key, value) in positives where value <= 0 {
             throw fail(key, "must be positive, got \(value)")
+        }
+        // Bounded (as DecoderConfig is) so parameter counts and costs are computed without
+        // overflow, and an absurd config is refused before anything is allocated.
+        let limit = 1 << 24
+        for (key, value) in positives where value > limit {
+            throw fail(key, "\(value) is larger than this implementation supports (\(limit))")
+        }
+        guard numHiddenLayers <= 4096, numAttentionHeads <= 4096 else {
+            throw fail(numHiddenLayers > 4096 ? .numHiddenLayers : .numAttentionHeads, "more than 4096 layers or heads is not supported")
+        }
+        if let sizes = layerIntermediateSizes, let bad = sizes.firstIndex(where: { $0 > limit }) {
+            throw fail(.layerIntermediateSizes, "entry \(bad) is \(sizes[bad]), larger than this implementation supports (\(limit))")
+        }
+        guard parameterCount(withPooler: true) <= 1 << 40 else {
+            throw fail(.hiddenSize, "the model's sizes multiply to more parameters than this implementation supports (2^40)")
         }
         guard hiddenSize % numAttentionHeads == 0 else {
             throw fail(.hiddenSize, "\(hiddenSize) is not divisible by num_attention_heads (\(numAttentionHeads))")
@@ -319,5 +350,20 @@ public struct BertConfig: Codable, Sendable, Equatable {
         try c.encode(positionEmbeddingType, forKey: .positionEmbeddingType)
         try c.encodeIfPresent(layerIntermediateSizes, forKey: .layerIntermediateSizes)
         try c.encodeIfPresent(layerNumHeads, forKey: .layerNumHeads)
+    }
+}
+
+extension WordPieceTokenizer {
+    /// Loads the tokenizer of a model directory and checks it against the model's config:
+    /// every id it can produce must be a row of the embedding table (`vocab_size`), so a
+    /// mismatched tokenizer is refused at load instead of trapping in the embedding lookup.
+    public static func load(modelDirectory: URL, checkedAgainst config: BertConfig) throws -> WordPieceTokenizer {
+        let tokenizer = try load(modelDirectory: modelDirectory)
+        guard tokenizer.vocabularySize <= config.vocabSize else {
+            let json = modelDirectory.appendingPathComponent("tokenizer.json")
+            let source = FileManager.default.fileExists(atPath: json.path) ? json : modelDirectory.appendingPathComponent("vocab.txt")
+            throw TokenizerError(file: source.path, reason: "has ids up to \(tokenizer.vocabularySize - 1) but config.json's vocab_size is \(config.vocabSize) (the tokenizer does not belong to this model)")
+        }
+        return tokenizer
     }
 }

@@ -31,6 +31,13 @@ extension BertModel {
         let file = try SafeTensorsFile(path: weightsURL.path)
         let prefix = file.names.contains { $0.hasPrefix("bert.") } ? "bert." : ""
         let hasPooler = file.contains(prefix + "pooler.dense.weight")
+        // Nothing is allocated for sizes the file cannot hold: the config's parameters must
+        // be there (the file's tensors are bounded by its size).
+        let needed = config.parameterCount(withPooler: hasPooler)
+        let held = file.names.reduce(0) { $0 + ((try? file.info($1).elementCount) ?? 0) }
+        guard needed <= held else {
+            throw ModelError.badWeights(file: weightsURL.path, message: "holds \(held) parameters but config.json's sizes need \(needed) (hidden_size \(config.hiddenSize), vocab_size \(config.vocabSize), \(config.numHiddenLayers) layers)")
+        }
         let model = try BertModel(config: config, withPooler: hasPooler, randomWeights: false)
         let report = try model.load(from: file, prefix: prefix)
         if !report.missing.isEmpty { throw ModelError.missingWeights(file: weightsURL.path, names: report.missing) }

@@ -22,7 +22,7 @@ public struct SentenceEmbedder {
     /// Loads the model and tokenizer of a Hugging Face directory.
     public static func load(directory: URL, maxLength: Int? = nil, batchSize: Int = 32) throws -> SentenceEmbedder {
         let (model, _) = try BertModel.load(directory: directory)
-        let tokenizer = try WordPieceTokenizer.load(modelDirectory: directory)
+        let tokenizer = try WordPieceTokenizer.load(modelDirectory: directory, checkedAgainst: model.config)
         return SentenceEmbedder(model: model, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
     }
 

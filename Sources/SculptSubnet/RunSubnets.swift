@@ -121,7 +121,7 @@ public enum RunSubnets {
         guard let d = try? Data(contentsOf: runDir.runJSON), let record = try? JSONDecoder().decode(RunRecord.self, from: d) else {
             throw TuneError("\(runDir.runJSON.path): no readable run.json; extraction checks use the run's data")
         }
-        let tokenizer = model is BertClassifier ? try WordPieceTokenizer.load(modelDirectory: final) : nil
+        let tokenizer = try (model as? BertClassifier).map { try WordPieceTokenizer.load(modelDirectory: final, checkedAgainst: $0.bert.config) }
         let data = try DataPreparation.prepare(record.config, tokenizer: tokenizer, cacheDirectory: runDir.cache)
         return (data, tokenizer?.padId ?? 0, record.config)
     }

@@ -54,4 +54,57 @@ final class HardeningTests: XCTestCase {
         try "epochs: [1, 2\n".write(toFile: path("syntax.yaml"), atomically: true, encoding: .utf8)
         try assertOneError(["train", "--config", path("syntax.yaml")], naming: ["syntax.yaml", "not valid YAML"])
     }
+
+    // MARK: 1b–1d. Sizes the model cannot serve
+
+    func writeTrainData() throws -> String {
+        let long = Array(repeating: "hello world a b c d e", count: 20).joined(separator: " ")
+        let rows = (0..<8).map { "{\"text\": \"\($0 % 2 == 0 ? long : "hello")\", \"label\": \"\($0 % 2)\"}" }
+        try rows.joined(separator: "\n").write(toFile: path("train.jsonl"), atomically: true, encoding: .utf8)
+        return path("train.jsonl")
+    }
+
+    func testTrainMaxLengthAboveMaxPositionsIsRefused() throws {
+        let data = try writeTrainData()
+        try assertOneError(["train", "--model", dir.path, "--data", data, "--max-length", "64", "--epochs", "1", "--out", path("run")],
+                           naming: ["--max-length 64", "max_position_embeddings (16"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("run")), "nothing is created")
+        let ok = try SculptCLI.run(["train", "--model", dir.path, "--data", data, "--max-length", "16", "--epochs", "1", "--batch-size", "4", "--out", path("run2")])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+    }
+
+    func testTokenizerWithIdsBeyondVocabSizeIsRefused() throws {
+        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b", "c", "d", "e", "f", "g", "hello", "world"]
+        try vocab.joined(separator: "\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        try assertOneError(["embed", dir.path, "--texts-file", path("texts.txt")], naming: ["vocab.txt", "vocab_size is 12", "up to 13"])
+        let data = try writeTrainData()
+        try assertOneError(["train", "--model", dir.path, "--data", data, "--max-length", "16", "--out", path("run")], naming: ["vocab.txt", "vocab_size"])
+    }
+
+    func editConfig(_ edit: (inout [String: Any]) -> Void) throws {
+        let url = dir.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    func testAbsurdConfigSizesAreRefusedWithoutAllocating() throws {
+        try editConfig { $0["hidden_size"] = 1 << 40; $0["num_attention_heads"] = 1 }
+        try assertOneError(["info", dir.path], naming: ["config.json", "hidden_size", "larger than"])
+        // In bounds one by one, but more parameters than the file holds: refused before the
+        // model is built (a 2^16 × 2^16 embedding table is 16 GB and would not fit in memory).
+        try editConfig { $0["hidden_size"] = 1 << 16; $0["vocab_size"] = 1 << 16 }
+        try assertOneError(["info", dir.path], naming: ["model.safetensors", "parameters"])
+        try editConfig { $0["hidden_size"] = 1 << 24; $0["vocab_size"] = 1 << 24 }
+        try assertOneError(["info", dir.path], naming: ["config.json", "hidden_size", "2^40"])
+    }
+
+    func testConfigParameterCountMatchesTheBuiltModel() throws {
+        var config = BertConfig(hiddenSize: 8, numHiddenLayers: 2, numAttentionHeads: 2, intermediateSize: 12, vocabSize: 12, maxPositionEmbeddings: 16)
+        config.layerIntermediateSizes = [12, 4]; config.layerNumHeads = [2, 1]
+        for pooler in [true, false] {
+            let model = try BertModel(config: config, withPooler: pooler, randomWeights: false)
+            XCTAssertEqual(config.parameterCount(withPooler: pooler), model.parameterCount)
+        }
+    }
 }

@@ -199,11 +199,12 @@ public enum ClassifierStore {
             model = spec.kind == .cnn ? ImageCNN(spec: spec, seed: 0) : ImageMLP(spec: spec, seed: 0)
             try Checkpoint.loadWeights(dir.appendingPathComponent("model.safetensors"), into: model)
         case .bert:
-            let bc = BertClassifier(bert: try loadBert(dir), spec: spec, seed: 0)
+            let bert = try loadBert(dir)
+            let bc = BertClassifier(bert: bert, spec: spec, seed: 0)
             let head = try SafeTensorsFile(url: headDir.appendingPathComponent("head.safetensors"))
             try bc.classifier.update(from: ["weight": try head.tensor("classifier.weight"), "bias": try head.tensor("classifier.bias")])
             model = bc
-            tokenizer = try WordPieceTokenizer.load(modelDirectory: dir)
+            tokenizer = try WordPieceTokenizer.load(modelDirectory: dir, checkedAgainst: bert.config)
         }
         model.eval()
         return (model, labels, tokenizer, dir)

@@ -61,8 +61,22 @@ public enum Trainer {
             throw TuneError("\(runDir.url.path): already holds a run (run.json); use --resume \(runDir.url.path) or another --out")
         }
         try c.validate()
+        // Checked against the model before anything is created: a longer input would index
+        // past the position-embedding table. Refused rather than clamped, since the run
+        // records (and evaluates with) the length asked for.
+        if let bert = try bertConfig(c), c.maxLength > bert.maxPositionEmbeddings {
+            throw TuneError("--max-length \(c.maxLength) exceeds the model's max_position_embeddings (\(bert.maxPositionEmbeddings), \(c.model)/config.json); use --max-length \(bert.maxPositionEmbeddings) or less")
+        }
         let threads = c.threads > 0 ? c.threads : ThreadPool.machineThreadCount
         return try withThreads(threads) { try Loop(config: c, runDir: runDir, resume: resume, hooks: hooks).run() }
+    }
+
+    /// The BERT config of `--model`; nil for cnn/mlp or a directory without config.json
+    /// (building the model names that problem).
+    static func bertConfig(_ c: TrainConfig) throws -> BertConfig? {
+        guard !ClassifierStore.isImageModel(c.model) else { return nil }
+        let url = URL(fileURLWithPath: c.model).appendingPathComponent("config.json")
+        return FileManager.default.fileExists(atPath: url.path) ? try BertConfig.load(from: url) : nil
     }
 }
 
@@ -85,7 +99,9 @@ final class Loop {
         try runDir.create()
         let method = try FineTuneMethod(config: c)
         let isImage = ClassifierStore.isImageModel(c.model)
-        let tokenizer = isImage ? nil : try WordPieceTokenizer.load(modelDirectory: URL(fileURLWithPath: c.model))
+        let modelDir = URL(fileURLWithPath: c.model)
+        let tokenizer = isImage ? nil : try Trainer.bertConfig(c).map { try WordPieceTokenizer.load(modelDirectory: modelDir, checkedAgainst: $0) }
+            ?? WordPieceTokenizer.load(modelDirectory: modelDir)
         let padId = tokenizer?.padId ?? 0
         let data = try DataPreparation.prepare(c, tokenizer: tokenizer, cacheDirectory: runDir.cache)
         var imageSize = (0, 0)
