@@ -71,7 +71,7 @@ struct Generate: ParsableCommand {
         var decoder = tokenizer.makeStreamingDecoder()
         struct Line: Encodable { let input_ids: [Int32]; let output_ids: [Int32]; let text: String }
         var start = 0
-        try withThreads(threads ?? ThreadPool.machineThreadCount) {
+        withThreads(threads ?? ThreadPool.machineThreadCount) {
             while start < prompts.count {
                 let group = Array(prompts[start..<min(start + batchSize, prompts.count)])
                 let outputs = generator.generate(prompts: group, options: options, onToken: { _, id in
@@ -94,7 +94,7 @@ struct Generate: ParsableCommand {
                 }
                 start += group.count
             }
-        } as Void
+        }
     }
 
     func encode(_ text: String, _ bundle: DecoderBundle) throws -> [Int32] {
