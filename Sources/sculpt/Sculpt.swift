@@ -22,7 +22,46 @@ struct Sculpt: ParsableCommand {
         _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 32 << 20)
         _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
         #endif
-        main(nil)
+        do {
+            var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+            try command.run()
+        } catch {
+            // A value that parsed but is invalid (a `ValidationError`, from a command's
+            // `validate()` or its run) is a user error like any other: one line, status 1.
+            // Usage errors (unknown flag, missing argument) keep ArgumentParser's output.
+            if let v = validationCause(error) {
+                note("Error: \(v.message)")
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
+
+    /// `--epochs -1`: ArgumentParser reads `-1` as a short flag and reports a missing value.
+    /// No option here has a digit as its short name, so a negative number right after a long
+    /// option is that option's value, passed on as `--epochs=-1`. Nothing after `--` changes.
+    static func joiningNegativeValues(_ args: [String]) -> [String] {
+        var out: [String] = []
+        for a in args {
+            if let last = out.last, last.hasPrefix("--"), last.count > 2, !last.contains("="), !out.contains("--"),
+               a.hasPrefix("-"), a.count > 1, a.dropFirst().first.map({ $0.isNumber || $0 == "." }) == true, Double(a) != nil {
+                out[out.count - 1] = last + "=" + a
+            } else {
+                out.append(a)
+            }
+        }
+        return out
+    }
+
+    /// The `ValidationError` behind a failure: thrown directly, or wrapped by the parser
+    /// (its error type is internal, so the cause is found by reflection, a few levels deep).
+    static func validationCause(_ error: Any, depth: Int = 0) -> ValidationError? {
+        if let v = error as? ValidationError { return v }
+        guard depth < 4 else { return nil }
+        for child in Mirror(reflecting: error).children {
+            if let v = validationCause(child.value, depth: depth + 1) { return v }
+        }
+        return nil
     }
 }
 
@@ -56,7 +95,7 @@ func table(_ header: [String], _ rows: [[String]]) -> String {
 }
 
 /// A user error found while a command runs (after parsing): printed as one `Error:` line,
-/// exit status 1, without the usage text that parse-time `ValidationError`s bring.
+/// exit status 1, without usage text (as `ValidationError`s are, by `Sculpt.main`).
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ message: String) { description = message }

@@ -107,4 +107,22 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(config.parameterCount(withPooler: pooler), model.parameterCount)
         }
     }
+
+    // MARK: 2. Exit codes: a value that parsed but is invalid is a user error
+
+    func testInvalidValuesExitOneWithOneLineAndNegativeNumbersParse() throws {
+        try assertOneError(["info", dir.path, "--seq", "0"], naming: ["--seq"])
+        try assertOneError(["info", dir.path, "--seq", "-3"], naming: ["--seq", "-3"])
+        try assertOneError(["train", "--data", path("texts.txt"), "--epochs", "-1"], naming: ["--epochs must be positive, got -1"])
+        try assertOneError(["train", "--data", path("texts.txt"), "--epochs=0"], naming: ["--epochs must be positive, got 0"])
+        try assertOneError(["train", "--data", path("texts.txt"), "--lr", "-1e-3"], naming: ["--lr", "-0.001"])
+        try assertOneError(["tokenize", dir.path, "--texts-file", path("texts.txt"), "--max-length", "0"], naming: ["--max-length"])
+        try assertOneError(["bench", "gemm", "--sizes", "12,abc"], naming: ["--sizes"])
+        // True usage errors keep ArgumentParser's usage text and status 64.
+        for args in [["info", dir.path, "--bogus"], ["info"], ["tokenize", dir.path]] {
+            let r = try SculptCLI.run(args)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("Usage:"), "\(args): \(r.stderr)")
+        }
+    }
 }
