@@ -91,7 +91,7 @@ struct Bench: ParsableCommand {
                 // An image classifier (a CNN run's final/ or an extracted CNN sub-network).
                 let t = threads ?? ThreadPool.machineThreadCount
                 let s = try RunSubnets.imageLatency(directory: dir, batch: batch, threads: t, minimumSeconds: seconds)
-                if json { print(jsonLine(["mode": "inference", "batch": "\(batch)", "threads": "\(t)", "seconds_per_step": "\(s)"])) } else {
+                if json { print(jsonLine(ImageBenchLine(mode: "inference", batch: batch, threads: t, secondsPerStep: s))) } else {
                     print(table(["mode", "batch", "threads", "s/step"], [["inference", "\(batch)", "\(t)", String(format: "%.5f", s)]]))
                 }
                 return
@@ -108,4 +108,13 @@ struct Bench: ParsableCommand {
             }
         }
     }
+}
+
+/// `bench model --json` of an image classifier; numbers are JSON numbers.
+struct ImageBenchLine: Encodable {
+    let mode: String
+    let batch: Int
+    let threads: Int
+    let secondsPerStep: Double
+    enum CodingKeys: String, CodingKey { case mode, batch, threads, secondsPerStep = "seconds_per_step" }
 }

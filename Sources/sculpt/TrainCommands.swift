@@ -88,12 +88,22 @@ struct Train: ParsableCommand {
 
         let monitor = InterruptMonitor()
         let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
-        var summary: [String: String] = ["outcome": result.outcome.rawValue, "steps": "\(result.steps)/\(result.totalSteps)",
-                                         "run": result.runDirectory.path, "seconds": String(format: "%.1f", result.seconds)]
-        if let v = result.validation { summary["val_accuracy"] = String(format: "%.4f", v.accuracy) }
-        print(jsonLine(summary))
+        print(jsonLine(TrainSummary(outcome: result.outcome.rawValue, steps: result.steps, totalSteps: result.totalSteps,
+                                    run: result.runDirectory.path, seconds: (result.seconds * 10).rounded() / 10,
+                                    valAccuracy: result.validation.map { ($0.accuracy * 10_000).rounded() / 10_000 })))
         if result.outcome == .interrupted { throw ExitCode(130) }
     }
+}
+
+/// The line `sculpt train` ends with; numbers are JSON numbers.
+struct TrainSummary: Encodable {
+    let outcome: String
+    let steps: Int
+    let totalSteps: Int
+    let run: String
+    let seconds: Double
+    let valAccuracy: Double?
+    enum CodingKeys: String, CodingKey { case outcome, steps, totalSteps = "total_steps", run, seconds, valAccuracy = "val_accuracy" }
 }
 
 struct Eval: ParsableCommand {

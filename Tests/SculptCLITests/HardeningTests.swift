@@ -125,4 +125,30 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("Usage:"), "\(args): \(r.stderr)")
         }
     }
+
+    // MARK: 3. --json prints numbers as numbers
+
+    func jsonObject(_ line: Substring) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], String(line))
+    }
+
+    func testTrainSummaryAndImageBenchPrintJSONNumbers() throws {
+        let images = try TinyImages.write(in: dir, count: 32, classes: 2)
+        let run = path("cnn-run")
+        let trained = try SculptCLI.run(["train", "--model", "cnn", "--data", images.path, "--width", "4", "--epochs", "1", "--batch-size", "16",
+                                         "--val-fraction", "0.25", "--threads", "1", "--out", run])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let summary = try jsonObject(try XCTUnwrap(trained.stdout.split(separator: "\n").last))
+        XCTAssertTrue(summary["seconds"] is NSNumber && !(summary["seconds"] is String), "\(summary)")
+        XCTAssertEqual(summary["steps"] as? Int, summary["total_steps"] as? Int, "\(summary)")
+        XCTAssertNotNil(summary["val_accuracy"] as? Double, "\(summary)")
+        XCTAssertEqual(summary["outcome"] as? String, "completed", "\(summary)")
+
+        let bench = try SculptCLI.run(["bench", "model", run, "--seconds", "0", "--batch", "2", "--threads", "1", "--json"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let line = try jsonObject(try XCTUnwrap(bench.stdout.split(separator: "\n").last))
+        XCTAssertEqual(line["batch"] as? Int, 2, "\(line)")
+        XCTAssertEqual(line["threads"] as? Int, 1, "\(line)")
+        XCTAssertNotNil(line["seconds_per_step"] as? Double, "\(line)")
+    }
 }
