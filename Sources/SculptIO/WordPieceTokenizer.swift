@@ -463,6 +463,16 @@ public struct WordPieceTokenizer: Sendable {
         return ids.map { idToToken[Int($0)] }
     }
 
+    /// Ids `encode` adds around the text ([CLS] and [SEP]: 2 for BERT).
+    public var specialTokenCount: Int { prefixIds.count + suffixIds.count }
+
+    /// Refuses a user's `--max-length` shorter than the special tokens: `encode` would return
+    /// more ids than asked for. `source` names the model directory in the error.
+    public func checkMaxLength(_ maxLength: Int?, source: String) throws {
+        guard let maxLength, maxLength < max(specialTokenCount, 1) else { return }
+        throw TokenizerError(file: source, reason: "--max-length \(maxLength) is shorter than the \(specialTokenCount) special tokens the tokenizer adds ([CLS] and [SEP]); use at least \(max(specialTokenCount, 1))")
+    }
+
     /// Token ids of `text`: `[CLS] … [SEP]` when `addSpecialTokens`. With `maxLength`, the
     /// wordpieces are cut from the right so that the result (special tokens included) has at
     /// most `maxLength` ids and still ends with [SEP]; a `maxLength` smaller than the number of

@@ -23,6 +23,7 @@ public struct SentenceEmbedder {
     public static func load(directory: URL, maxLength: Int? = nil, batchSize: Int = 32) throws -> SentenceEmbedder {
         let (model, _) = try BertModel.load(directory: directory)
         let tokenizer = try WordPieceTokenizer.load(modelDirectory: directory, checkedAgainst: model.config)
+        try tokenizer.checkMaxLength(maxLength, source: directory.path)
         return SentenceEmbedder(model: model, tokenizer: tokenizer, maxLength: maxLength, batchSize: batchSize)
     }
 

@@ -151,4 +151,18 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(line["threads"] as? Int, 1, "\(line)")
         XCTAssertNotNil(line["seconds_per_step"] as? Double, "\(line)")
     }
+
+    // MARK: 4. --max-length shorter than BERT's special tokens
+
+    func testMaxLengthBelowSpecialTokensIsRefused() throws {
+        for args in [["tokenize", dir.path, "--texts-file", path("texts.txt"), "--max-length", "1"],
+                     ["embed", dir.path, "--texts-file", path("texts.txt"), "--max-length", "1"],
+                     ["embed", dir.path, "--texts-file", path("texts.txt"), "--max-length", "-2"]] {
+            try assertOneError(args, naming: ["--max-length", "2 special tokens"])
+        }
+        let two = try SculptCLI.run(["tokenize", dir.path, "--texts-file", path("texts.txt"), "--max-length", "2", "--json"])
+        XCTAssertEqual(two.status, 0, two.stderr)
+        XCTAssertEqual(two.stdout, "{\"input_ids\":[2,3]}\n")
+        try assertOneError(["info", dir.path, "--seq", "0"], naming: ["--seq must be positive"])
+    }
 }

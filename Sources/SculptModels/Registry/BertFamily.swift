@@ -40,7 +40,10 @@ public struct BertFamily: ModelFamily {
 struct WordPieceTextTokenizer: TextTokenizer {
     let tokenizer: WordPieceTokenizer
     let source: String
-    func encode(_ text: String, maxLength: Int?) throws -> [Int32] { tokenizer.encode(text, maxLength: maxLength) }
+    func encode(_ text: String, maxLength: Int?) throws -> [Int32] {
+        try tokenizer.checkMaxLength(maxLength, source: source)
+        return tokenizer.encode(text, maxLength: maxLength)
+    }
     func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
         throw ModelError.badWeights(file: source, message: "a BERT encoder has no chat template (--chat is for decoders)")
     }
