@@ -15,9 +15,10 @@ import SculptCore
 //             with trailing spaces
 //   rest      the data buffer; each tensor's bytes are data[begin..<end], row-major,
 //             little endian.
-// This reader is strict about everything that matters for memory safety (ranges inside the
-// buffer, sizes matching shapes, no overlaps) and lenient where Python's reader is strict
-// but nothing is at stake: gaps between tensors and tensors in any order are accepted.
+// This reader is as strict as the reference library about the data buffer: ranges inside
+// it, sizes matching shapes, no overlaps, and every byte covered by exactly one tensor (no
+// gap between tensors, nothing after the last), so a file other tools reject is rejected
+// here too. Tensors may be listed in any order.
 
 // MARK: - Types
 
@@ -342,7 +343,13 @@ extension SafeTensorsFile {
                 : utf8Less($0.name, $1.name)
         }
         var furthest: SafeTensorInfo?
+        var covered = 0  // data bytes [0, covered) belong to tensors seen so far
         for t in ranges {
+            if t.dataOffsets.lowerBound > covered {
+                throw SafeTensorsError.invalidHeader(
+                    file: fileName, reason: "data bytes \(offsets(covered..<t.dataOffsets.lowerBound)) are not covered by any tensor (a gap before \(StrictJSON.displayQuoted(t.name)))")
+            }
+            covered = max(covered, t.dataOffsets.upperBound)
             if let f = furthest {
                 if t.dataOffsets.lowerBound < f.dataOffsets.upperBound {
                     throw SafeTensorsError.invalidTensor(
@@ -353,6 +360,11 @@ extension SafeTensorsFile {
             } else {
                 furthest = t
             }
+        }
+
+        if covered != dataSize {
+            throw SafeTensorsError.invalidHeader(
+                file: fileName, reason: "data bytes \(offsets(covered..<dataSize)) after the last tensor are not covered by any tensor")
         }
 
         let names = tensors.keys.sorted(by: utf8Less)

@@ -165,4 +165,17 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(two.stdout, "{\"input_ids\":[2,3]}\n")
         try assertOneError(["info", dir.path, "--seq", "0"], naming: ["--seq must be positive"])
     }
+
+    // MARK: 5. safetensors data not covered by tensors
+
+    func testSafetensorsWithAppendedBytesIsRefused() throws {
+        let url = dir.appendingPathComponent("model.safetensors")
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(repeating: 0, count: 16))
+        try handle.close()
+        for args in [["info", dir.path], ["embed", dir.path, "--texts-file", path("texts.txt")]] {
+            try assertOneError(args, naming: ["model.safetensors", "after the last tensor are not covered"])
+        }
+    }
 }

@@ -407,14 +407,27 @@ final class SafeTensorsTests: XCTestCase {
         let path = try write(safeTensorsBytes(header: good, dataCount: 24))
         let file = try SafeTensorsFile(path: path)
         XCTAssertEqual(file.names, ["a", "b"])
-        // Leading whitespace and trailing padding around the JSON are fine; gaps between
-        // tensors and tensors out of name order are accepted too.
-        let loose = #"  {"b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"U8","shape":[2],"data_offsets":[10,12]}}"#
-        XCTAssertEqual(try SafeTensorsFile(path: write(safeTensorsBytes(header: loose, dataCount: 12))).int64s("a"), [10, 11])
+        // Leading whitespace and trailing padding around the JSON are fine, and so are
+        // tensors whose data is not in name order.
+        let loose = #"  {"b":{"dtype":"U8","shape":[2],"data_offsets":[2,4]},"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#
+        XCTAssertEqual(try SafeTensorsFile(path: write(safeTensorsBytes(header: loose, dataCount: 4))).int64s("b"), [2, 3])
         // Empty header object: no tensors.
         XCTAssertEqual(try SafeTensorsFile(path: write(safeTensorsBytes(header: "{}", dataCount: 0))).names, [])
-        // A data buffer longer than the tensors need is tolerated.
-        XCTAssertEqual(try SafeTensorsFile(path: write(safeTensorsBytes(header: good, dataCount: 30))).names.count, 2)
+    }
+
+    func testRejectsDataNotCoveredByTensors() throws {
+        // As the reference library does: a gap between tensors, bytes after the last one, or
+        // data in a file without tensors, each named with its range.
+        let gap = #"{"b":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"a":{"dtype":"U8","shape":[2],"data_offsets":[10,12]}}"#
+        try assertRejects(safeTensorsBytes(header: gap, dataCount: 12), "data bytes [2, 10] are not covered by any tensor", "\"a\"")
+        try assertRejects(safeTensorsBytes(header: good, dataCount: 30), "data bytes [24, 30] after the last tensor are not covered")
+        try assertRejects(safeTensorsBytes(header: "{}", dataCount: 8), "data bytes [0, 8]")
+        // The repo's own writer packs tensors (empty ones included), so what it writes reads back.
+        var w = SafeTensorsWriter()
+        try w.add(name: "x", floats: [1, 2, 3], shape: [3], as: .f16)
+        try w.add(name: "e", floats: [], shape: [0])
+        try w.add(name: "i", int64s: [7], shape: [1])
+        XCTAssertEqual(try SafeTensorsFile(path: write(Array(w.serialized()))).names, ["e", "i", "x"])
     }
 
     func testRejectsTruncatedFiles() throws {
