@@ -12,11 +12,7 @@ final class HardeningTests: XCTestCase {
 
     override func setUpWithError() throws {
         dir = SharedData.temporaryDirectory("sculpt-hardening")
-        let config = BertConfig(hiddenSize: 8, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 8, vocabSize: 12, maxPositionEmbeddings: 16)
-        try BertModel(config: config, seed: 1).save(to: dir)
-        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "a", "b", "c", "d", "e"]
-        try vocab.joined(separator: "\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
-        try "hello world\n".write(to: dir.appendingPathComponent("texts.txt"), atomically: true, encoding: .utf8)
+        try TinyBert.writeCLIFixture(in: dir)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }

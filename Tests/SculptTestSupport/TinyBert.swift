@@ -5,6 +5,16 @@ import SculptModels
 /// A tiny random BERT with MiniLM's real tokenizer, and a two-class text set it learns in a few
 /// steps — shared by the test targets that train text models (needs ../shared).
 public enum TinyBert {
+    /// The CLI tests' broken-input fixture: a one-layer BERT (hidden 8, vocab 12) with its
+    /// vocab.txt and a texts.txt of one line, in `dir`.
+    public static func writeCLIFixture(in dir: URL) throws {
+        let config = BertConfig(hiddenSize: 8, numHiddenLayers: 1, numAttentionHeads: 2, intermediateSize: 8, vocabSize: 12, maxPositionEmbeddings: 16)
+        try BertModel(config: config, seed: 1).save(to: dir)
+        let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "a", "b", "c", "d", "e"]
+        try vocab.joined(separator: "\n").write(to: dir.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        try "hello world\n".write(to: dir.appendingPathComponent("texts.txt"), atomically: true, encoding: .utf8)
+    }
+
     /// Saves a random BERT of MiniLM's vocabulary at `dir/tiny-bert` and copies the tokenizer.
     public static func write(in dir: URL, layers: Int, heads: Int = 4, hidden: Int = 16, intermediate: Int = 32) throws -> URL {
         let minilm = try SharedData.require("models/all-MiniLM-L6-v2")
