@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @main
 struct Sculpt: ParsableCommand {
@@ -15,13 +12,6 @@ struct Sculpt: ParsableCommand {
     )
 
     static func main() {
-        #if canImport(Glibc)
-        // Activations of a forward pass are fresh tensors of up to a few MB each; glibc would
-        // serve them by mmap and fault every page in again (~7 % of a decoder prefill). Keep
-        // them on the heap and do not give freed memory back between passes.
-        _ = glibcMallopt(-3 /* M_MMAP_THRESHOLD */, 32 << 20)
-        _ = glibcMallopt(-1 /* M_TRIM_THRESHOLD */, 256 << 20)
-        #endif
         do {
             var command = try parseAsRoot(joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
             try command.run()
@@ -64,11 +54,6 @@ struct Sculpt: ParsableCommand {
         return nil
     }
 }
-
-#if canImport(Glibc)
-/// glibc's mallopt (malloc.h is not part of Swift's Glibc module).
-@_silgen_name("mallopt") func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif
 
 /// One line of JSON with sorted keys.
 func jsonLine<T: Encodable>(_ value: T) -> String {
