@@ -4,11 +4,12 @@ import Foundation
 /// (BPE model with the vocabulary and merges, the named pre-tokenizer spelled out as isolating
 /// `Split` regexes before a `ByteLevel` step, a ByteLevel decoder, control and user-defined
 /// tokens as added tokens) and a tokenizer_config.json, so `AutoTokenizer.from_pretrained`
-/// reads what Sculpt reads from the GGUF. The inputs are those of `BPETokenizer(gguf:…)`.
+/// reads what Sculpt reads from the GGUF (the chat template goes in chat_template.jinja beside
+/// them). The inputs are those of `BPETokenizer(gguf:…)`.
 public enum BPETokenizerFiles {
     public static func fromGGUF(tokens: [String], merges: [String], tokenTypes: [Int32]?, preTokenizer: String,
                                 bosTokenId: Int32?, eosTokenId: Int32?, padTokenId: Int32?, unknownTokenId: Int32?,
-                                addBOS: Bool, chatTemplate: String?, source: String) throws -> (tokenizerJSON: Data, tokenizerConfig: Data) {
+                                addBOS: Bool, source: String) throws -> (tokenizerJSON: Data, tokenizerConfig: Data) {
         guard let spec = BPENamedPreTokenizers.spec(preTokenizer) else {
             throw TokenizerError(file: source, reason: "tokenizer.ggml.pre \(StrictJSON.displayQuoted(preTokenizer)) is not a known pre-tokenizer")
         }
@@ -53,7 +54,6 @@ public enum BPETokenizerFiles {
         for (key, id) in [("bos_token", bosTokenId), ("eos_token", eosTokenId), ("pad_token", padTokenId), ("unk_token", unknownTokenId)] {
             if let id, id >= 0, Int(id) < tokens.count { config[key] = tokens[Int(id)] }
         }
-        if let chatTemplate { config["chat_template"] = chatTemplate }
         func encode(_ o: Any) throws -> Data {
             var d = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys, .withoutEscapingSlashes])
             d.append(UInt8(ascii: "\n"))

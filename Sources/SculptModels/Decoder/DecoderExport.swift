@@ -32,19 +32,15 @@ public enum DecoderExport {
             }
             return written
         }
-        let file = try GGUFFile(path: bundle.source.path)
-        func id(_ key: String) -> Int32? { file[key]?.int.map { Int32(truncatingIfNeeded: $0) } }
+        let f = try GGUFTokenizerFields(GGUFFile(path: bundle.source.path))
         let files = try BPETokenizerFiles.fromGGUF(
-            tokens: file["tokenizer.ggml.tokens"]?.stringArray ?? [], merges: file["tokenizer.ggml.merges"]?.stringArray ?? [],
-            tokenTypes: file["tokenizer.ggml.token_type"]?.intArray?.map { Int32(truncatingIfNeeded: $0) },
-            preTokenizer: file["tokenizer.ggml.pre"]?.string ?? "default",
-            bosTokenId: id("tokenizer.ggml.bos_token_id"), eosTokenId: id("tokenizer.ggml.eos_token_id"),
-            padTokenId: id("tokenizer.ggml.padding_token_id"), unknownTokenId: id("tokenizer.ggml.unknown_token_id"),
-            addBOS: file["tokenizer.ggml.add_bos_token"]?.bool ?? false, chatTemplate: nil, source: file.path)
+            tokens: f.tokens, merges: f.merges, tokenTypes: f.tokenTypes, preTokenizer: f.preTokenizer,
+            bosTokenId: f.bos, eosTokenId: f.eos, padTokenId: f.pad, unknownTokenId: f.unknown,
+            addBOS: f.addBOS, source: bundle.source.path)
         try AtomicFile.write(files.tokenizerJSON, to: dir.appendingPathComponent("tokenizer.json"))
         try AtomicFile.write(files.tokenizerConfig, to: dir.appendingPathComponent("tokenizer_config.json"))
         written += ["tokenizer.json", "tokenizer_config.json"]
-        if let template = file["tokenizer.chat_template"]?.string {
+        if let template = f.chatTemplate {
             try AtomicFile.write(Data(template.utf8), to: dir.appendingPathComponent("chat_template.jinja"))
             written.append("chat_template.jinja")
         }

@@ -6,8 +6,8 @@ import SculptIO
 /// chat template, from a Hugging Face directory or from a GGUF file alone.
 public struct DecoderBundle {
     public let model: DecoderLM
-    public let tokenizer: BPETokenizer
-    public let chatTemplate: ChatTemplate?
+    /// The tokenizer and chat template.
+    public let text: DecoderText
     public let source: ModelSource
     /// Tensors in the checkpoint the model does not use.
     public let unexpectedTensors: [String]
@@ -27,27 +27,21 @@ public struct DecoderBundle {
         case .gguf:
             let file = try GGUFFile(path: source.path)
             let (model, report) = try DecoderGGUF.load(file: file)
-            let tokenizer = try DecoderFamily.ggufTokenizer(file)
-            let template = try file["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0, origin: "\(source.path): tokenizer.chat_template") }
-            return DecoderBundle(model: model, tokenizer: tokenizer, chatTemplate: template, source: source,
+            return DecoderBundle(model: model, text: try DecoderText(source, gguf: file), source: source,
                                  unexpectedTensors: report.unexpected, storageTypes: DecoderGGUF.typeCounts(file))
         default:
             let (model, report) = try DecoderLM.load(directory: source.url)
-            let tokenizer = try BPETokenizer.load(modelDirectory: source.url)
-            return DecoderBundle(model: model, tokenizer: tokenizer, chatTemplate: try ChatTemplate.load(modelDirectory: source.url),
-                                 source: source, unexpectedTensors: report.unexpected, storageTypes: [])
+            return DecoderBundle(model: model, text: try DecoderText(source, gguf: nil), source: source,
+                                 unexpectedTensors: report.unexpected, storageTypes: [])
         }
     }
 
+    public var tokenizer: BPETokenizer { text.tokenizer }
+    public var chatTemplate: ChatTemplate? { text.chatTemplate }
+
     /// Token ids of a chat rendered by the template (special tokens as the template writes them).
     public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
-        guard let template = chatTemplate else {
-            throw ModelError.badWeights(file: source.path, message: "the model has no chat template (chat_template.jinja, tokenizer_config.json or tokenizer.chat_template)")
-        }
-        let text = try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                                       bosToken: tokenizer.bosTokenId.flatMap(tokenizer.token(of:)),
-                                       eosToken: tokenizer.eosTokenId.flatMap(tokenizer.token(of:)))
-        return tokenizer.encode(text, addSpecialTokens: false)
+        try text.encodeChat(messages, addGenerationPrompt: addGenerationPrompt)
     }
 
     /// Token ids that end generation: the config's eos ids, else the tokenizer's eos.
@@ -114,17 +108,27 @@ public struct DecoderFamily: ModelFamily {
     }
 
     public func tokenizer(_ source: ModelSource) throws -> any TextTokenizer {
-        if source.format == .gguf {
-            let file = try GGUFFile(path: source.path)
-            let template = try file["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0, origin: "\(source.path): tokenizer.chat_template") }
-            return BPETextTokenizer(tokenizer: try DecoderFamily.ggufTokenizer(file), template: template, source: source.path)
-        }
-        return BPETextTokenizer(tokenizer: try BPETokenizer.load(modelDirectory: source.url),
-                                template: try ChatTemplate.load(modelDirectory: source.url), source: source.path)
+        try DecoderText(source, gguf: source.format == .gguf ? GGUFFile(path: source.path) : nil)
     }
 
     /// The tokenizer a GGUF's `tokenizer.ggml.*` metadata describes (byte-level BPE only).
     public static func ggufTokenizer(_ file: GGUFFile) throws -> BPETokenizer {
+        let f = try GGUFTokenizerFields(file)
+        return try BPETokenizer(gguf: f.tokens, merges: f.merges, tokenTypes: f.tokenTypes, preTokenizer: f.preTokenizer,
+                                bosTokenId: f.bos, eosTokenId: f.eos, padTokenId: f.pad, unknownTokenId: f.unknown,
+                                addBOS: f.addBOS, addEOS: f.addEOS, source: file.path)
+    }
+}
+
+/// The `tokenizer.ggml.*` fields of a GGUF, read and checked once (for the tokenizer and for
+/// the tokenizer files `convert` writes).
+struct GGUFTokenizerFields {
+    let tokens: [String], merges: [String], tokenTypes: [Int32]?, preTokenizer: String
+    let bos: Int32?, eos: Int32?, pad: Int32?, unknown: Int32?
+    let addBOS: Bool, addEOS: Bool
+    let chatTemplate: String?
+
+    init(_ file: GGUFFile) throws {
         func fail(_ key: String, _ message: String) -> ConfigError { ConfigError(file: file.path, key: key, message: message) }
         let model = file["tokenizer.ggml.model"]?.string ?? ""
         guard model == "gpt2" else {
@@ -134,32 +138,54 @@ public struct DecoderFamily: ModelFamily {
         guard let merges = file["tokenizer.ggml.merges"]?.stringArray, !merges.isEmpty else {
             throw fail("tokenizer.ggml.merges", "missing or empty: a BPE tokenizer needs its merges")
         }
-        let types = file["tokenizer.ggml.token_type"]?.intArray?.map { Int32(truncatingIfNeeded: $0) }
         func id(_ key: String) -> Int32? { file[key]?.int.map { Int32(truncatingIfNeeded: $0) } }
-        return try BPETokenizer(gguf: tokens, merges: merges, tokenTypes: types, preTokenizer: file["tokenizer.ggml.pre"]?.string ?? "default",
-                                bosTokenId: id("tokenizer.ggml.bos_token_id"), eosTokenId: id("tokenizer.ggml.eos_token_id"),
-                                padTokenId: id("tokenizer.ggml.padding_token_id"), unknownTokenId: id("tokenizer.ggml.unknown_token_id"),
-                                addBOS: file["tokenizer.ggml.add_bos_token"]?.bool ?? false, addEOS: file["tokenizer.ggml.add_eos_token"]?.bool ?? false,
-                                source: file.path)
+        self.tokens = tokens
+        self.merges = merges
+        tokenTypes = file["tokenizer.ggml.token_type"]?.intArray?.map { Int32(truncatingIfNeeded: $0) }
+        preTokenizer = file["tokenizer.ggml.pre"]?.string ?? "default"
+        bos = id("tokenizer.ggml.bos_token_id"); eos = id("tokenizer.ggml.eos_token_id")
+        pad = id("tokenizer.ggml.padding_token_id"); unknown = id("tokenizer.ggml.unknown_token_id")
+        addBOS = file["tokenizer.ggml.add_bos_token"]?.bool ?? false
+        addEOS = file["tokenizer.ggml.add_eos_token"]?.bool ?? false
+        chatTemplate = file["tokenizer.chat_template"]?.string
     }
 }
 
-struct BPETextTokenizer: TextTokenizer {
-    let tokenizer: BPETokenizer
-    let template: ChatTemplate?
+/// A decoder's tokenizer and chat template, from a Hugging Face directory or a GGUF's metadata.
+public struct DecoderText: TextTokenizer {
+    public let tokenizer: BPETokenizer
+    public let chatTemplate: ChatTemplate?
     let source: String
 
-    func encode(_ text: String, maxLength: Int?) throws -> [Int32] {
+    /// From the GGUF `file` when given, else from the directory `source`.
+    init(_ source: ModelSource, gguf file: GGUFFile?) throws {
+        self.source = source.path
+        if let file {
+            tokenizer = try DecoderFamily.ggufTokenizer(file)
+            chatTemplate = try file["tokenizer.chat_template"]?.string.map { try ChatTemplate(source: $0, origin: "\(source.path): tokenizer.chat_template") }
+        } else {
+            tokenizer = try BPETokenizer.load(modelDirectory: source.url)
+            chatTemplate = try ChatTemplate.load(modelDirectory: source.url)
+        }
+    }
+
+    public func encode(_ text: String, maxLength: Int?) throws -> [Int32] {
         let ids = tokenizer.encode(text, addSpecialTokens: false)
         return maxLength.map { Array(ids.prefix($0)) } ?? ids
     }
-    func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
-        guard let template else { throw ModelError.badWeights(file: source, message: "the model has no chat template") }
-        let text = try template.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                                       bosToken: tokenizer.bosTokenId.flatMap(tokenizer.token(of:)), eosToken: tokenizer.eosTokenId.flatMap(tokenizer.token(of:)))
+
+    /// Ids of a chat rendered by the template (special tokens as the template writes them).
+    public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
+        guard let chatTemplate else {
+            throw ModelError.badWeights(file: source, message: "the model has no chat template (chat_template.jinja, tokenizer_config.json or tokenizer.chat_template)")
+        }
+        let text = try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                           bosToken: tokenizer.bosTokenId.flatMap(tokenizer.token(of:)),
+                                           eosToken: tokenizer.eosTokenId.flatMap(tokenizer.token(of:)))
         return tokenizer.encode(text, addSpecialTokens: false)
     }
-    func tokenText(_ id: Int32) -> String? { tokenizer.token(of: id) }
+
+    public func tokenText(_ id: Int32) -> String? { tokenizer.token(of: id) }
 }
 
 /// Parameter and multiply-accumulate counts of a decoder, computed from its config.

@@ -104,7 +104,14 @@ public struct DecoderGenerator {
     /// The next token from row `row` of logits [batch, vocab].
     func choose(_ logits: Tensor, row: Int, history: [Int32], _ s: SamplingOptions, rng: inout SeededRNG) -> Int32 {
         let vocab = logits.shape[1]
-        var scores = Array(UnsafeBufferPointer(start: logits.storage.pointer + row * vocab, count: vocab))
+        let rowScores = UnsafeBufferPointer(start: logits.storage.pointer + row * vocab, count: vocab)
+        if s.isGreedy && s.repetitionPenalty == 1 {
+            // The common case reads the row in place (no copy of the vocabulary per token).
+            var best = 0
+            for i in 1..<vocab where rowScores[i] > rowScores[best] { best = i }
+            return Int32(best)
+        }
+        var scores = Array(rowScores)
         if s.repetitionPenalty != 1 {
             for t in Set(history) where t >= 0 && Int(t) < vocab {
                 let v = scores[Int(t)]
