@@ -5,12 +5,15 @@ import SculptTune
 import SculptSubnet
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Fine-tune a BERT checkpoint on text, or train a CNN/MLP on images; writes a run directory.")
+    static let configuration = CommandConfiguration(abstract: "Fine-tune a decoder LM on chat or text (causal LM), a BERT checkpoint on labelled text, or train a CNN/MLP on images; writes a run directory.")
 
     @Option(help: "A YAML file of options (flag names as keys); flags override it.") var config: String?
     @Option(help: "Continue the run in this directory from its last checkpoint.") var resume: String?
-    @Option(help: "cnn, mlp, or a BERT model directory.") var model: String?
-    @Option(help: "Training data: JSONL/CSV text, an IDX images file, or an MNIST-layout directory.") var data: String?
+    @Option(help: "cnn, mlp, a BERT model directory, or a decoder (HF directory or GGUF file).") var model: String?
+    @Option(help: "Training data: JSONL/CSV text, an IDX images file, or an MNIST-layout directory; for a decoder, JSONL of {\"messages\"}, {\"prompt\",\"completion\"} or {\"text\"}.") var data: String?
+    @Option(help: "causal-lm (a decoder's default) or classification (BERT, CNN, MLP).") var objective: String?
+    @Option(help: "Causal LM: completion (assistant turns and completions with their end-of-turn tokens; default) or all tokens.") var trainOn: String?
+    @Flag(help: "Causal LM: batch examples of similar length together (less padding).") var groupByLength = false
     @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
     @Option(help: "full, bitfit, lora, sparse, s2ft, elastic or gates.") var method: String?
     @Option var epochs: Int?
@@ -42,7 +45,8 @@ struct Train: ParsableCommand {
     @Option var loraRank: Int?
     @Option var loraAlpha: Double?
     @Option var loraDropout: Double?
-    @Option(help: "Comma-separated module name suffixes or a full-match regex.") var loraTargets: String?
+    @Option(help: "Comma-separated module name suffixes, a full-match regex, or all-linear (decoders); default query,value (BERT) or q_proj,v_proj (decoders).") var loraTargets: String?
+    @Flag(help: "rsLoRA: scale adapters by alpha/√r instead of alpha/r.") var loraRslora = false
     @Option(help: "sparse: fraction of entries trained (global); s2ft: of heads and FFN channels per layer.") var density: Double?
     @Option(help: "sparse: steps of the first, full phase as a fraction of the sparse phase's.") var sparseFullFraction: Double?
     @Option(help: "sparse: peak learning rate of the sparse phase (default: 10 × --lr, the full phase's).") var sparseLr: Double?
@@ -77,7 +81,8 @@ struct Train: ParsableCommand {
         if let pooling { c.pooling = pooling }; if let headInit { c.headInit = headInit }; if let maxLength { c.maxLength = maxLength }; if let width { c.width = width }
         if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
-        if let loraTargets { c.loraTargets = loraTargets }; if let density { c.density = density }
+        if let loraTargets { c.loraTargets = loraTargets }; if loraRslora { c.loraRslora = true }; if let density { c.density = density }
+        if let objective { c.objective = objective }; if let trainOn { c.trainOn = trainOn }; if groupByLength { c.groupByLength = true }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let sparseLr { c.sparseLr = sparseLr }
         if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }; if let s2ftSides { c.s2ftSides = s2ftSides }
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
@@ -90,7 +95,9 @@ struct Train: ParsableCommand {
         let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))
         print(jsonLine(TrainSummary(outcome: result.outcome.rawValue, steps: result.steps, totalSteps: result.totalSteps,
                                     run: result.runDirectory.path, seconds: (result.seconds * 10).rounded() / 10,
-                                    valAccuracy: result.validation.map { ($0.accuracy * 10_000).rounded() / 10_000 })))
+                                    valAccuracy: result.validation.map { ($0.accuracy * 10_000).rounded() / 10_000 },
+                                    valLoss: result.validationLoss.map { ($0 * 10_000).rounded() / 10_000 },
+                                    valPerplexity: result.validationLoss.map { (Foundation.exp($0) * 1_000).rounded() / 1_000 })))
         if result.outcome == .interrupted { throw ExitCode(130) }
     }
 }
@@ -103,7 +110,11 @@ struct TrainSummary: Encodable {
     let run: String
     let seconds: Double
     let valAccuracy: Double?
-    enum CodingKeys: String, CodingKey { case outcome, steps, totalSteps = "total_steps", run, seconds, valAccuracy = "val_accuracy" }
+    let valLoss: Double?
+    let valPerplexity: Double?
+    enum CodingKeys: String, CodingKey {
+        case outcome, steps, totalSteps = "total_steps", run, seconds, valAccuracy = "val_accuracy", valLoss = "val_loss", valPerplexity = "val_perplexity"
+    }
 }
 
 struct Eval: ParsableCommand {

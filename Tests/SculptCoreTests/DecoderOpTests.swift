@@ -110,3 +110,24 @@ extension GradientCheckTests {
         XCTAssertEqual(Array(g[12..<15]), [1, 1, 1])
     }
 }
+
+/// The chunked LM-head cross-entropy against the plain matmul + cross-entropy on odd sizes.
+final class LMCrossEntropyTwinTests: XCTestCase {
+    func testChunkedEqualsFullLogits() {
+        var rng = SeededRNG(seed: 11)
+        func randn(_ shape: [Int]) -> Tensor { Tensor.randomNormal(shape, std: 1, using: &rng) }
+        for (rows, h, vocab, chunk) in [(13, 19, 37, 4), (5, 33, 101, 160), (9, 8, 17, 1)] {
+            let hv = Variable(randn([rows, h]), requiresGrad: true), wv = Variable(randn([vocab, h]), requiresGrad: true)
+            let labels = (0..<rows).map { Int32($0 % 3 == 1 ? -100 : ($0 * 7) % vocab) }
+            let fast = lmCrossEntropy(hidden: hv, weight: wv, labels: labels, chunkRows: chunk)
+            fast.backward()
+            let (gh, gw) = (hv.grad!, wv.grad!)
+            hv.zeroGrad(); wv.zeroGrad()
+            let plain = crossEntropy(matmul(hv, wv, transposeB: true), labels: labels)
+            plain.backward()
+            XCTAssertEqual(fast.value.scalar, plain.value.scalar, accuracy: 1e-5)
+            XCTAssertLessThan(gh.maxAbsDifference(hv.grad!), 1e-5)
+            XCTAssertLessThan(gw.maxAbsDifference(wv.grad!), 1e-5)
+        }
+    }
+}

@@ -130,6 +130,9 @@ final class GradientCheckTests: XCTestCase {
 
     func testLosses() {
         check("crossEntropy", [randn([5, 4])], eps: 1e-2) { crossEntropy($0[0], labels: [0, 3, -100, 2, 1]) }
+        // Chunks of 2 rows over 7 rows: a partial last chunk, and a chunk with every row ignored.
+        let lmLabels: [Int32] = [3, -100, -100, -100, 0, 10, 5]
+        check("lmCrossEntropy", [randn([7, 6]), randn([11, 6])], eps: 1e-2) { lmCrossEntropy(hidden: $0[0], weight: $0[1], labels: lmLabels, chunkRows: 2) }
         check("klDivergence", [randn([3, 5]), randn([3, 5])]) { klDivergence(student: $0[0], teacher: $0[1], temperature: 2) }
     }
 

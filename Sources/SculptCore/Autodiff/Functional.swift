@@ -266,6 +266,19 @@ public func crossEntropy(_ logits: Variable, labels: [Int32], ignoreIndex: Int32
     return v
 }
 
+/// Mean cross-entropy of the logits hidden·weightᵀ (hidden [R, H], weight [V, H]) against
+/// `labels` [R], without forming the [R, V] logits: they are computed `chunkRows` rows at a
+/// time and recomputed in the backward pass (`LMCrossEntropy`). Equal to
+/// `crossEntropy(matmul(hidden, weight, transposeB: true), labels:)`.
+public func lmCrossEntropy(hidden: Variable, weight: Variable, labels: [Int32], ignoreIndex: Int32 = -100,
+                           chunkRows: Int = LMCrossEntropy.defaultChunkRows) -> Variable {
+    let h = weight.value.shape.last ?? 1
+    let flat = hidden.reshaped([hidden.value.count / max(h, 1), h])
+    let (sum, counted) = LMCrossEntropy.forward(hidden: flat.value, weight: weight.value, labels: labels, ignoreIndex: ignoreIndex, chunkRows: chunkRows)
+    return Variable(Tensor(scalar: counted == 0 ? 0 : Float(sum / Double(counted))),
+                    op: .lmCrossEntropy(labels: labels, ignoreIndex: ignoreIndex, counted: counted, chunkRows: chunkRows), inputs: [flat, weight])
+}
+
 /// Distillation loss T²·KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over rows
 /// (PyTorch: `kl_div(log_softmax(s/T), log_softmax(t/T), log_target=True, reduction="batchmean") * T²`).
 public func klDivergence(student: Variable, teacher: Variable, temperature: Float = 1) -> Variable {

@@ -26,6 +26,7 @@ enum Op {
     case fusedAttention(shape: AttentionShape, probabilities: Tensor, dropoutMask: Tensor?)
     case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
     case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
+    case lmCrossEntropy(labels: [Int32], ignoreIndex: Int32, counted: Int, chunkRows: Int)
     case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
     case scaleByMask(Tensor)
     case select(mask: Tensor)
@@ -66,6 +67,7 @@ enum Op {
         case .fusedAttention: return "fusedAttention"
         case .layerNorm: return "layerNorm"
         case .crossEntropy: return "crossEntropy"
+        case .lmCrossEntropy: return "lmCrossEntropy"
         case .klDivergence: return "klDivergence"
         case .scaleByMask: return "scaleByMask"
         case .select: return "where"
@@ -282,6 +284,12 @@ enum Gradients {
                 }
             }
             return [gx]
+
+        case .lmCrossEntropy(let labels, let ignoreIndex, let counted, let chunkRows):
+            let (dh, dw) = LMCrossEntropy.backward(hidden: inputs[0].value, weight: inputs[1].value, labels: labels, ignoreIndex: ignoreIndex,
+                                                   chunkRows: chunkRows, scale: g.scalar / Float(max(counted, 1)),
+                                                   wantHidden: inputs[0].requiresGrad, wantWeight: inputs[1].requiresGrad)
+            return [dh, dw]
 
         case .klDivergence(let t, let sLog, let tLog):
             // loss = T²/N · Σ p_t (log p_t − log p_s), p = softmax(z/T).

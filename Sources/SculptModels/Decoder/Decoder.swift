@@ -197,6 +197,9 @@ public final class DecoderLM: Module {
         return model.norm(x)
     }
 
+    /// The LM head's weight [vocab, hidden]: `lm_head`, or the embedding matrix when tied.
+    public var headWeight: Variable { lmHead?.weight ?? model.embedTokens.weight }
+
     /// Logits [rows, vocab] of hidden states [rows, hidden].
     public func logits(_ hidden: Variable) -> Variable {
         if let h = lmHead { return h(hidden) }

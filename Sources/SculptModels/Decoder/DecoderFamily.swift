@@ -14,7 +14,10 @@ public struct DecoderBundle {
     /// Storage types of a GGUF's tensors (empty for safetensors).
     public let storageTypes: [(type: String, tensors: Int)]
 
+    /// A decoder directory or GGUF file, or a PEFT LoRA adapter directory (applied to the
+    /// base model its `adapter_config.json` names and merged into its weights).
     public static func load(path: String) throws -> DecoderBundle {
+        if isAdapterDirectory(path) { return try loadAdapter(URL(fileURLWithPath: path)) }
         let (family, source) = try ModelRegistry.family(of: path)
         guard family is DecoderFamily else {
             throw ModelError.badWeights(file: path, message: "a \(family.name) model, not a decoder language model")
@@ -34,6 +37,42 @@ public struct DecoderBundle {
             return DecoderBundle(model: model, text: try DecoderText(source, gguf: nil), source: source,
                                  unexpectedTensors: report.unexpected, storageTypes: [])
         }
+    }
+
+    /// Whether `path` is a directory holding a PEFT adapter (`adapter_config.json`).
+    public static func isAdapterDirectory(_ path: String) -> Bool {
+        FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(PEFTLoRAConfig.configFileName).path)
+    }
+
+    /// Whether `path` names something `load(path:)` reads as a decoder.
+    public static func isDecoder(_ path: String) -> Bool {
+        if isAdapterDirectory(path) { return true }
+        guard let (family, _) = try? ModelRegistry.family(of: path) else { return false }
+        return family is DecoderFamily
+    }
+
+    /// The base named by the adapter's `base_model_name_or_path` (a path; a relative one is
+    /// taken from the working directory, then from the adapter's directory), with the
+    /// adapter's LoRA weights merged in.
+    static func loadAdapter(_ dir: URL) throws -> DecoderBundle {
+        let configURL = dir.appendingPathComponent(PEFTLoRAConfig.configFileName)
+        let config = try PEFTLoRAConfig.load(from: configURL)
+        guard let base = config.baseModelNameOrPath, !base.isEmpty else {
+            throw ConfigError(file: configURL.path, key: "base_model_name_or_path", message: "names no base model; the adapter needs the path of the decoder it was trained on")
+        }
+        let fm = FileManager.default
+        let candidates = base.hasPrefix("/") ? [base] : [base, dir.appendingPathComponent(base).standardizedFileURL.path]
+        guard let basePath = candidates.first(where: { fm.fileExists(atPath: $0) }) else {
+            throw ConfigError(file: configURL.path, key: "base_model_name_or_path",
+                              message: "the base model \(StrictJSON.displayQuoted(base, limit: 200)) is not a local path here (download it, or edit the path)")
+        }
+        guard !isAdapterDirectory(basePath) else {
+            throw ConfigError(file: configURL.path, key: "base_model_name_or_path", message: "names another adapter; give the base decoder")
+        }
+        let bundle = try load(path: basePath)
+        try LoRAAdapterFiles.load(from: dir, into: bundle.model)
+        bundle.model.mergeAndUnloadLoRA()
+        return bundle
     }
 
     public var tokenizer: BPETokenizer { text.tokenizer }
@@ -176,13 +215,17 @@ public struct DecoderText: TextTokenizer {
 
     /// Ids of a chat rendered by the template (special tokens as the template writes them).
     public func encodeChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> [Int32] {
+        tokenizer.encode(try renderChat(messages, addGenerationPrompt: addGenerationPrompt), addSpecialTokens: false)
+    }
+
+    /// The text the chat template writes for `messages`.
+    public func renderChat(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws -> String {
         guard let chatTemplate else {
             throw ModelError.badWeights(file: source, message: "the model has no chat template (chat_template.jinja, tokenizer_config.json or tokenizer.chat_template)")
         }
-        let text = try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
-                                           bosToken: tokenizer.bosTokenId.flatMap(tokenizer.token(of:)),
-                                           eosToken: tokenizer.eosTokenId.flatMap(tokenizer.token(of:)))
-        return tokenizer.encode(text, addSpecialTokens: false)
+        return try chatTemplate.render(messages: messages, addGenerationPrompt: addGenerationPrompt,
+                                       bosToken: tokenizer.bosTokenId.flatMap(tokenizer.token(of:)),
+                                       eosToken: tokenizer.eosTokenId.flatMap(tokenizer.token(of:)))
     }
 
     public func tokenText(_ id: Int32) -> String? { tokenizer.token(of: id) }

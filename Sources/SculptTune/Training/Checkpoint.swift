@@ -14,6 +14,8 @@ public struct LoopState: Codable, Sendable, Equatable {
     /// Each Dropout module's generator, by module path.
     public var dropoutRNGs: [String: SeededRNG] = [:]
     public var bestAccuracy: Double? = nil
+    /// The lowest validation loss so far (language models, which select by loss).
+    public var bestLoss: Double? = nil
     public var bestStep: Int? = nil
     public var evaluationsWithoutImprovement: Int = 0
     public var stoppedEarly: Bool = false

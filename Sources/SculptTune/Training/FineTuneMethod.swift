@@ -8,7 +8,7 @@ import SculptModels
 public enum FineTuneMethod: Sendable, Equatable {
     case full
     case bitfit
-    case lora(rank: Int, alpha: Double, dropout: Double, targets: TargetModules)
+    case lora(rank: Int, alpha: Double, dropout: Double, targets: TargetModules, rsLoRA: Bool)
     /// LT-SFT: a full phase of `fullFraction` × the sparse phase's steps, then the top
     /// `density` |change| entries train from the pre-trained weights.
     case sparse(density: Double, fullFraction: Double)
@@ -25,7 +25,9 @@ public enum FineTuneMethod: Sendable, Equatable {
         case "lora":
             guard c.loraRank > 0 else { throw TuneError("--lora-rank must be positive, got \(c.loraRank)") }
             guard c.loraDropout >= 0 && c.loraDropout < 1 else { throw TuneError("--lora-dropout must be in [0, 1), got \(c.loraDropout)") }
-            self = .lora(rank: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout, targets: try Self.targets(c.loraTargets))
+            let decoder = c.isDecoderModel
+            self = .lora(rank: c.loraRank, alpha: c.loraAlpha, dropout: c.loraDropout,
+                         targets: try Self.targets(c.loraTargets ?? (decoder ? "q_proj,v_proj" : "query,value"), decoder: decoder), rsLoRA: c.loraRslora)
         case "sparse", "s2ft":
             guard c.density > 0 && c.density <= 1 else { throw TuneError("--density must be in (0, 1], got \(c.density)") }
             self = c.method == "sparse" ? .sparse(density: c.density, fullFraction: c.sparseFullFraction)
@@ -37,12 +39,22 @@ public enum FineTuneMethod: Sendable, Equatable {
         }
         if case .lora = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method lora needs a BERT --model (LoRA targets its attention layers)") }
         if case .s2ft = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method s2ft needs a BERT --model (it selects attention heads and FFN channels)") }
+        if let o = c.objective {
+            let decoder = c.isDecoderModel
+            if o == "causal-lm" && !decoder { throw TuneError("--objective causal-lm needs a decoder --model (a decoder HF directory or a GGUF file); \(c.model) is not one") }
+            if o == "classification" && decoder { throw TuneError("--objective classification on a decoder (a head on the last token) is not available yet; decoders train with --objective causal-lm") }
+        }
     }
 
     /// `--lora-targets`: a comma-separated list of module-name suffixes (PEFT's list form), or,
     /// when it holds regex syntax, a regex that must match a module's whole dotted name
     /// relative to the BERT (PEFT's string form, e.g. `encoder\.layer\.[0-5]\.attention\.self\.(query|value)`).
-    static func targets(_ text: String) throws -> TargetModules {
+    /// `all-linear` (PEFT's shorthand) is every projection of a decoder layer.
+    static func targets(_ text: String, decoder: Bool) throws -> TargetModules {
+        if text == "all-linear" {
+            guard decoder else { throw TuneError("--lora-targets all-linear applies to decoder models; name the BERT modules (e.g. query,key,value,dense)") }
+            return .names(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+        }
         if text.contains(where: { "\\*+?()[]{}|^$".contains($0) }) {
             do { _ = try Regex(text) } catch { throw TuneError("--lora-targets: \"\(text)\" is not a valid regex (\(error))") }
             return .regex(text)
@@ -70,7 +82,8 @@ public enum FineTuneMethod: Sendable, Equatable {
 /// from its full to its sparse phase, and writes the method's `final/` form.
 final class MethodRunner {
     let method: FineTuneMethod
-    let model: any Classifier
+    let task: any TrainingTask
+    var model: any Module { task.model }
     let config: TrainConfig
     /// Optimiser steps of the sparse method's first (full) phase; 0 for the other methods.
     let fullPhaseSteps: Int
@@ -83,14 +96,12 @@ final class MethodRunner {
     /// The file that records the LT-SFT support once the sparse phase started.
     static func supportFile(_ runDir: RunDirectory) -> URL { runDir.checkpoints.appendingPathComponent("sparse_support.safetensors") }
 
-    init(method: FineTuneMethod, model: any Classifier, config: TrainConfig, stepsPerRun: Int) {
+    init(method: FineTuneMethod, task: any TrainingTask, config: TrainConfig, stepsPerRun: Int) {
         self.method = method
-        self.model = model
+        self.task = task
         self.config = config
         if case .sparse(_, let f) = method { fullPhaseSteps = max(1, Int((f * Double(stepsPerRun)).rounded())) } else { fullPhaseSteps = 0 }
     }
-
-    var bert: BertModel? { (model as? BertClassifier)?.bert }
 
     /// Sets up which parameters train. With `resuming`, rebuilds the state the checkpoint was
     /// written in (same adapters, same permutation, same phase) so its tensors load by name.
@@ -106,17 +117,17 @@ final class MethodRunner {
             }
         case .bitfit:
             model.setTrainable(false)
-            model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasPrefix("classifier.") }
-        case .lora(let rank, let alpha, let dropout, let targets):
-            guard let bert else { throw TuneError("--method lora needs a BERT model") }
-            // Adapters sit on the BERT (not the classifier) so names are PEFT's relative to the
-            // base model; the head outside it stays trainable (PEFT's modules_to_save).
+            model.setTrainable(true) { self.task.isBitFitParameter($0) }
+        case .lora(let rank, let alpha, let dropout, let targets, let rsLoRA):
+            guard let root = task.loraRoot else { throw TuneError("--method lora needs a BERT or decoder model") }
+            // Adapters sit on the base model (not a classifier around it) so names are PEFT's
+            // relative to it; a head outside it stays trainable (PEFT's modules_to_save).
             var rng = SeededRNG(seed: config.seed ^ 0x10_7A)
             do {
-                try applyLoRA(to: bert, targetModules: targets, rank: rank, alpha: Float(alpha), dropout: Float(dropout), rng: &rng)
+                try applyLoRA(to: root, targetModules: targets, rank: rank, alpha: Float(alpha), dropout: Float(dropout), useRSLoRA: rsLoRA, rng: &rng)
             } catch { throw TuneError("--lora-targets: \(error)") }
         case .s2ft(let density, let headDensity, let sides):
-            guard let bert else { throw TuneError("--method s2ft needs a BERT model") }
+            guard let bert = task.s2ftBert else { throw TuneError("--method s2ft needs a BERT model") }
             let plan = resuming ? state.s2ftPlan : nil
             let chosen = plan ?? S2FTPlan.choose(for: bert, density: density, headDensity: headDensity, criterion: .random,
                                                        seed: config.seed ^ 0x52F7, trainInputSide: sides.trainsInputSide)
@@ -134,21 +145,12 @@ final class MethodRunner {
         }
     }
 
-    /// Parameters LT-SFT may select: the encoder and the embedding LayerNorm of a BERT (the
-    /// embedding tables and the pooler are left out: the former would make every sparse step
-    /// carry a dense 30k-row gradient, the latter gets no gradient with mean pooling), every
-    /// non-head parameter of an image model.
-    static func isSparseCandidate(_ name: String) -> Bool {
-        if name.hasPrefix("classifier.") || name.hasPrefix("bert.pooler.") { return false }
-        return !name.hasSuffix("_embeddings.weight")
-    }
-
     /// LT-SFT's switch after its full phase: keep the top-K |θ − θ₀| entries, reset every
     /// weight (head included) to θ₀ and train only those entries from a fresh optimiser.
     func switchToSparsePhase(state: inout LoopState, runDir: RunDirectory, optimizer: AdamW) throws {
         guard case .sparse(let density, _) = method else { return }
         var base: [String: Tensor] = [:], tuned: [String: Tensor] = [:]
-        for (n, p) in model.namedParameters() where Self.isSparseCandidate(n) {
+        for (n, p) in model.namedParameters() where task.isSparseCandidate(n) {
             base[n] = initial[n]
             tuned[n] = p.value
         }
@@ -163,7 +165,8 @@ final class MethodRunner {
 
     private func startSparsePhase(_ diff: SparseDiff, optimizer: AdamW) {
         support = diff
-        optimizer.updateMasks = diff.prepareSparseTraining(model) { $0.hasPrefix("classifier.") }
+        let head = task.headPrefix
+        optimizer.updateMasks = diff.prepareSparseTraining(model) { name in head.map { name.hasPrefix($0) } ?? false }
     }
 
     /// Zeroes the gradient of unselected (LT-SFT) or pruned (`--masks`) entries, so clipping
@@ -185,29 +188,28 @@ final class MethodRunner {
     /// The peak learning rate of LT-SFT's sparse phase.
     var sparsePhaseLearningRate: Double { config.sparseLr ?? 10 * config.lr }
 
-    /// Writes `final/`: a full HF model (full, bitfit, s2ft after folding), or the base
-    /// reference plus a PEFT adapter (lora) or a sparse diff (sparse).
-    func saveFinal(labels: LabelVocabulary, tokenizerSource: URL?, to dir: URL) throws {
+    /// Writes `final/`: a full model (full, bitfit, s2ft after folding), or the base reference
+    /// plus a PEFT adapter (lora) or a sparse diff (sparse), in the task's form.
+    func saveFinal(to dir: URL) throws {
+        let base = absolutePath(config.model)
         switch method {
         case .full, .bitfit, .elastic, .gates:
-            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir)
+            try task.saveFinal(.full, baseModel: base, to: dir)
         case .s2ft:
             s2ft?.fold()
-            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir)
-        case .lora(let rank, let alpha, let dropout, let targets):
-            let peft = PEFTLoRAConfig(r: rank, loraAlpha: alpha, loraDropout: dropout, targetModules: targets.peft,
-                                      baseModelNameOrPath: absolutePath(config.model), taskType: "FEATURE_EXTRACTION")
-            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir,
-                                          weights: .loraAdapter(peft), baseModel: absolutePath(config.model))
+            try task.saveFinal(.full, baseModel: base, to: dir)
+        case .lora(let rank, let alpha, let dropout, let targets, let rsLoRA):
+            let peft = PEFTLoRAConfig(r: rank, loraAlpha: alpha, loraDropout: dropout, targetModules: targets.peft, useRSLoRA: rsLoRA,
+                                      baseModelNameOrPath: base, taskType: task.peftTaskType)
+            try task.saveFinal(.loraAdapter(peft), baseModel: base, to: dir)
         case .sparse:
             guard let support else { throw TuneError("sparse: the run ended before its sparse phase started") }
-            var base: [String: Tensor] = [:], tuned: [String: Tensor] = [:]
+            var initialPart: [String: Tensor] = [:], tuned: [String: Tensor] = [:]
             let current = model.stateDict()
-            for name in support.parts.keys { base[name] = initial[name]; tuned[name] = current[name] }
-            var diff = try support.onSameSupport(base: base, finetuned: tuned)
-            diff.metadata["base_model"] = absolutePath(config.model)
-            try ClassifierStore.saveFinal(model, labels: labels, tokenizerSource: tokenizerSource, to: dir,
-                                          weights: .sparseDiff(diff), baseModel: absolutePath(config.model))
+            for name in support.parts.keys { initialPart[name] = initial[name]; tuned[name] = current[name] }
+            var diff = try support.onSameSupport(base: initialPart, finetuned: tuned)
+            diff.metadata["base_model"] = base
+            try task.saveFinal(.sparseDiff(diff), baseModel: base, to: dir)
         }
     }
 

@@ -52,7 +52,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var loraRank: Int = 8
     public var loraAlpha: Double = 16
     public var loraDropout: Double = 0.05
-    public var loraTargets: String = "query,value"
+    /// nil: the model family's default (BERT query,value; decoders q_proj,v_proj).
+    public var loraTargets: String? = nil
+    /// rsLoRA: scale the adapters by alpha/√r instead of alpha/r.
+    public var loraRslora: Bool = false
+    /// The training objective; nil: the model's own (classification for BERT/CNN/MLP,
+    /// causal-lm for a decoder).
+    public var objective: String? = nil
+    /// causal-lm: which tokens are learnt: "completion" (assistant turns and completions,
+    /// with the end-of-turn tokens after them) or "all".
+    public var trainOn: String = "completion"
+    /// causal-lm: batch examples of similar length together (less padding).
+    public var groupByLength: Bool = false
     public var density: Double = 0.01
     /// sparse: steps of LT-SFT's first (full) phase, as a fraction of the sparse phase's steps.
     public var sparseFullFraction: Double = 0.34
@@ -108,7 +119,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case gradAccum = "grad-accum", evalEvery = "eval-every", checkpointEvery = "checkpoint-every", patience
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, headInit = "head-init", maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
-        case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", density
+        case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", loraRslora = "lora-rslora", density
+        case objective, trainOn = "train-on", groupByLength = "group-by-length"
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
         case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
@@ -132,7 +144,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         width = try get(.width, d.width); depth = try get(.depth, d.depth); stages = try get(.stages, d.stages); augmentFlip = try get(.augmentFlip, d.augmentFlip)
         textField = try get(.textField, d.textField)
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
-        loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try get(.loraTargets, d.loraTargets); density = try get(.density, d.density)
+        loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try c.decodeIfPresent(String.self, forKey: .loraTargets)
+        loraRslora = try get(.loraRslora, d.loraRslora); objective = try c.decodeIfPresent(String.self, forKey: .objective)
+        trainOn = try get(.trainOn, d.trainOn); groupByLength = try get(.groupByLength, d.groupByLength); density = try get(.density, d.density)
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
         sparseLr = try c.decodeIfPresent(Double.self, forKey: .sparseLr)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
@@ -208,6 +222,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         if distillFrom != nil && method != "elastic" { try fail("--distill-from applies to --method elastic, got \"\(method)\"") }
         if masks != nil && method != "full" { try fail("--masks applies to --method full, got \"\(method)\"") }
+        _ = try choice(trainOn, of: "train-on", as: TrainOn.self)
+        if let o = objective, !["classification", "causal-lm"].contains(o) { try fail("--objective must be classification or causal-lm, got \"\(o)\"") }
         _ = try FineTuneMethod(config: self)
+    }
+
+    /// Whether `model` names a decoder LM (a decoder HF directory or a GGUF file).
+    public var isDecoderModel: Bool {
+        guard !ClassifierStore.isImageModel(model), let (family, _) = try? ModelRegistry.family(of: model) else { return false }
+        return family is DecoderFamily
     }
 }

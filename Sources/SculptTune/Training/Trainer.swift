@@ -12,13 +12,13 @@ public struct TrainHooks {
     /// Test hook simulating a kill: return right after this many steps without saving anything.
     public var abandonAfterStep: Int?
     /// Called before each optimiser step with the step number (tests inject faults here).
-    public var beforeStep: ((Int, any Classifier) -> Void)?
+    public var beforeStep: ((Int, any Module) -> Void)?
     /// Builds the training strategy for the resolved config (nil: plain cross-entropy).
     /// SculptSubnet's `SubnetTraining.run` sets it for `--method elastic` and `gates`.
     public var strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)?
 
     public init(progress: ProgressDisplay? = nil, stop: StopFlag? = nil, abandonAfterStep: Int? = nil,
-                beforeStep: ((Int, any Classifier) -> Void)? = nil, strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)? = nil) {
+                beforeStep: ((Int, any Module) -> Void)? = nil, strategy: ((TrainConfig) throws -> (any TrainingStrategy)?)? = nil) {
         self.progress = progress
         self.stop = stop
         self.abandonAfterStep = abandonAfterStep
@@ -35,6 +35,8 @@ public struct TrainResult: Sendable {
     public var runDirectory: URL
     /// Validation metrics of the final weights (nil without validation data).
     public var validation: EvalResult?
+    /// A language model's validation loss per target token (nil for classifiers, or without validation data).
+    public var validationLoss: Double? = nil
     public var bestAccuracy: Double?
     public var labels: LabelVocabulary
     public var seconds: Double
@@ -74,7 +76,7 @@ public enum Trainer {
     /// The BERT config of `--model`; nil for cnn/mlp or a directory without config.json
     /// (building the model names that problem).
     static func bertConfig(_ c: TrainConfig) throws -> BertConfig? {
-        guard !ClassifierStore.isImageModel(c.model) else { return nil }
+        guard !ClassifierStore.isImageModel(c.model), !c.isDecoderModel else { return nil }
         let url = URL(fileURLWithPath: c.model).appendingPathComponent("config.json")
         return FileManager.default.fileExists(atPath: url.path) ? try BertConfig.load(from: url) : nil
     }
@@ -98,30 +100,17 @@ final class Loop {
     func run() throws -> TrainResult {
         try runDir.create()
         let method = try FineTuneMethod(config: c)
-        let isImage = ClassifierStore.isImageModel(c.model)
-        let modelDir = URL(fileURLWithPath: c.model)
-        let tokenizer = isImage ? nil : try Trainer.bertConfig(c).map { try WordPieceTokenizer.load(modelDirectory: modelDir, checkedAgainst: $0) }
-            ?? WordPieceTokenizer.load(modelDirectory: modelDir)
-        let padId = tokenizer?.padId ?? 0
-        let data = try DataPreparation.prepare(c, tokenizer: tokenizer, cacheDirectory: runDir.cache)
-        var imageSize = (0, 0)
-        if case .images(_, let h, let w) = data.train.inputs { imageSize = (h, w) }
-        if !isImage, case .images = data.train.inputs { throw TuneError("--data \(c.data): image data needs --model cnn or mlp") }
-        if isImage, case .tokens = data.train.inputs { throw TuneError("--model \(c.model) needs image data") }
-
-        let model = try ClassifierStore.build(c, classes: data.labels.count, imageSize: imageSize)
-        if let from = c.initFrom, !resume { try ClassifierStore.loadWeights(from: URL(fileURLWithPath: from), into: model) }
-        let strategy = try hooks.strategy?(c)
-        if strategy == nil && [FineTuneMethod.elastic, .gates].contains(method) {
-            throw TuneError("--method \(method.name) needs the sub-network strategies (run it through `sculpt train`)")
-        }
+        let task: any TrainingTask = c.isDecoderModel
+            ? try CausalLMTask(config: c, method: method, hooks: hooks)
+            : try ClassificationTask(config: c, method: method, runDir: runDir, resume: resume, hooks: hooks)
+        let model = task.model
         let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
 
-        let n = data.train.count
+        let n = task.trainCount
         let microBatches = (n + c.batchSize - 1) / c.batchSize
         let stepsPerEpoch = (microBatches + c.gradAccum - 1) / c.gradAccum
         let methodSteps = stepsPerEpoch * c.epochs
-        let runner = MethodRunner(method: method, model: model, config: c, stepsPerRun: methodSteps)
+        let runner = MethodRunner(method: method, task: task, config: c, stepsPerRun: methodSteps)
         // LT-SFT's full phase comes on top of the epochs of its sparse phase.
         let totalSteps = methodSteps + runner.fullPhaseSteps
         func schedule(_ steps: Int) -> LRSchedule {
@@ -131,12 +120,10 @@ final class Loop {
                 : (warmup > 0 ? .linear(warmupSteps: warmup, totalSteps: Int.max / 2) : .constant)
         }
 
-        try strategy?.prepare(model: model, context: StrategyContext(config: c, data: data, runDirectory: runDir, totalSteps: totalSteps,
-                                                                     stepsPerEpoch: stepsPerEpoch, padId: padId, resume: resume))
+        try task.prepareStrategy(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+        let strategy = task.strategy
         var state = LoopState(data: DataOrderState(seed: c.seed))
         if resume {
-            let saved = try LabelVocabulary.read(from: runDir.labels)
-            guard saved == data.labels else { throw TuneError("\(runDir.labels.path): the training data's labels changed since the run started") }
             var savedState = try Checkpoint.readState(from: runDir.lastCheckpoint)
             try runner.prepare(state: &savedState, resuming: true, runDir: runDir, optimizer: optimizer)
             state = try Checkpoint.load(from: runDir.lastCheckpoint, model: model, optimizer: optimizer)
@@ -156,20 +143,19 @@ final class Loop {
         }
         setNoDecay()
         if !resume {
-            try data.labels.write(to: runDir.labels)
-            let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: data.labels.count,
-                                   trainExamples: n, validationExamples: data.validation?.count ?? 0, totalSteps: totalSteps,
+            let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: task.classes,
+                                   trainExamples: n, validationExamples: task.validationCount, totalSteps: totalSteps,
                                    parameters: model.parameterCount, trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
             try RunJSON.write(record, to: runDir.runJSON)
             let phases = runner.fullPhaseSteps > 0 ? " (\(runner.fullPhaseSteps) full, then \(methodSteps) sparse)" : ""
-            hooks.progress?.line("training \(model.spec.kind.rawValue) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps\(phases)")
+            hooks.progress?.line("training \(task.kind) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps\(phases)")
         }
         /// Evaluations, best checkpoints and early stopping belong to the method's output:
         /// LT-SFT's full phase has none.
         func inFullPhase() -> Bool { runner.fullPhaseSteps > 0 && (state.sparsePhase ?? 0) == 0 }
 
         let metrics = MetricsLog(url: runDir.metrics)
-        var permutation = state.data.permutation(count: n)
+        var permutation = task.epochOrder(state.data.permutation(count: n))
         var windowLoss = 0.0, windowSteps = 0, windowExamples = 0
         var windowStart = Date()
         let progressStart = Date(), progressStartStep = state.step
@@ -199,22 +185,15 @@ final class Loop {
             }
             let stepExamples = pos - first
             optimizer.learningRate = runner.learningRate(step: state.step, totalSteps: totalSteps, state: state, schedule: schedule)
+            // Weighting each micro-batch by its share of the step's loss units (examples, or
+            // target tokens) makes the accumulated gradient that of one batch holding them all.
+            let units = groups.map { task.lossUnits($0) }
+            let stepUnits = max(1, units.reduce(0, +))
             var lossSum = 0.0
-            for g in groups {
-                let flipSeed = c.augmentFlip ? c.seed ^ (UInt64(state.step) &* 0x9E37_79B9_7F4A_7C15) : nil
-                let batch = data.train.batch(g, padId: padId, flipSeed: flipSeed)
-                // Weighting each micro-batch by its share of the step's examples makes the
-                // accumulated gradient equal to that of one batch holding them all.
-                let weight = Float(g.count) / Float(stepExamples)
-                if let strategy {
-                    lossSum += strategy.accumulate(model: model, batch: batch, weight: weight, step: state.step) * Double(g.count)
-                    continue
-                }
-                let loss = crossEntropy(model.logits(batch.input), labels: batch.labels)
-                (loss * weight).backward()
-                lossSum += Double(loss.value.scalar) * Double(g.count)
+            for (g, u) in zip(groups, units) {
+                lossSum += task.accumulate(g, weight: Float(u) / Float(stepUnits), step: state.step) * Double(u)
             }
-            let loss = lossSum / Double(stepExamples)
+            let loss = lossSum / Double(stepUnits)
             guard loss.isFinite else {
                 model.zeroGrad()
                 hooks.progress?.finish()
@@ -233,7 +212,7 @@ final class Loop {
             if epochEnded {
                 state.data.epoch += 1
                 state.data.position = 0
-                permutation = state.data.permutation(count: n)
+                permutation = task.epochOrder(state.data.permutation(count: n))
             }
             windowLoss += loss; windowSteps += 1; windowExamples += stepExamples
             let epochFraction = Double(state.data.epoch) + Double(state.data.position) / Double(n)
@@ -258,22 +237,21 @@ final class Loop {
                 setNoDecay()
                 // The sparse phase runs its own epochs over a fresh data order.
                 state.data = DataOrderState(seed: c.seed &+ 1)
-                permutation = state.data.permutation(count: n)
+                permutation = task.epochOrder(state.data.permutation(count: n))
                 phaseSwitched = true
                 hooks.progress?.line("step \(state.step): full phase done; training \(runner.support?.count ?? 0) selected entries from the pre-trained weights")
             }
             let evaluate = inFullPhase() || phaseSwitched ? false
                 : c.evalEvery > 0 ? state.step % c.evalEvery == 0 || state.step == totalSteps : epochEnded
-            if evaluate, let val = data.validation {
-                strategy?.beforeEvaluation(model: model)
-                let result = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId)
+            if evaluate, let result = task.evaluate() {
                 var r = MetricsRecord(step: state.step, epoch: epochFraction)
                 r.valAccuracy = result.accuracy
                 r.valLoss = result.loss
                 try metrics.append(r)
-                var note = String(format: "step %d: validation accuracy %.2f %%, loss %.4f", state.step, result.accuracy * 100, result.loss)
-                if result.accuracy > (state.bestAccuracy ?? -1) {
-                    state.bestAccuracy = result.accuracy
+                var note = "step \(state.step): " + result.note
+                let better = result.accuracy.map { $0 > (state.bestAccuracy ?? -1) } ?? (result.loss < (state.bestLoss ?? .infinity))
+                if better {
+                    if let a = result.accuracy { state.bestAccuracy = a } else { state.bestLoss = result.loss }
                     state.bestStep = state.step
                     state.evaluationsWithoutImprovement = 0
                     try Checkpoint.saveWeights(model, to: runDir.bestCheckpoint)
@@ -291,26 +269,27 @@ final class Loop {
             if checkpoint || phaseSwitched || state.stoppedEarly || state.data.epoch >= c.epochs { try saveCheckpoint() }
             if let k = hooks.abandonAfterStep, state.step >= k {
                 return TrainResult(outcome: .abandoned, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: nil,
-                                   bestAccuracy: state.bestAccuracy, labels: data.labels, seconds: Date().timeIntervalSince(start))
+                                   bestAccuracy: state.bestAccuracy, labels: task.labels, seconds: Date().timeIntervalSince(start))
             }
         }
         hooks.progress?.finish()
         if state.stoppedEarly { outcome = .stoppedEarly }
 
         var validation: EvalResult? = nil
+        var validationLoss: Double? = nil
         if outcome != .interrupted {
-            // The final model is the best one by validation accuracy when there is validation data.
-            if data.validation != nil, strategy?.finalIsLastState != true, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
+            // The final model is the best one by validation when there is validation data.
+            if task.validationCount > 0, strategy?.finalIsLastState != true, FileManager.default.fileExists(atPath: runDir.bestCheckpoint.path) {
                 try Checkpoint.loadWeights(runDir.bestCheckpoint, into: model)
             }
-            strategy?.beforeEvaluation(model: model)
-            if let val = data.validation { validation = Evaluator.evaluate(model, on: val, batchSize: c.evalBatchSize, padId: padId) }
-            let tokenizerSource = isImage ? nil : URL(fileURLWithPath: c.model)
-            try runner.saveFinal(labels: data.labels, tokenizerSource: tokenizerSource, to: runDir.final)
-            try strategy?.finish(model: model, labels: data.labels)
+            if let classification = task as? ClassificationTask { validation = classification.finalValidation() } else { validationLoss = task.evaluate()?.loss }
+            try runner.saveFinal(to: runDir.final)
+            try task.finish()
         }
         try? TrainingCurve.write(metrics: MetricsLog.read(runDir.metrics), to: runDir.curve)
-        return TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,
-                           bestAccuracy: state.bestAccuracy, labels: data.labels, seconds: Date().timeIntervalSince(start))
+        var result = TrainResult(outcome: outcome, steps: state.step, totalSteps: totalSteps, runDirectory: runDir.url, validation: validation,
+                                 bestAccuracy: state.bestAccuracy, labels: task.labels, seconds: Date().timeIntervalSince(start))
+        result.validationLoss = validationLoss
+        return result
     }
 }

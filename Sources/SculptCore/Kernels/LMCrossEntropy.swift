@@ -1,0 +1,96 @@
+import Foundation
+
+/// Next-token cross-entropy through an LM head, computed over the vocabulary in chunks of
+/// rows: hidden [R, H] · weightᵀ (weight [V, H]) gives logits that exist only `chunkRows` × V
+/// at a time, in the forward pass and again (recomputed) in the backward pass, so a batch's
+/// [tokens × vocabulary] logits are never held whole.
+public enum LMCrossEntropy {
+    /// Rows per chunk: about 32 MB of logits for a 49k vocabulary.
+    public static let defaultChunkRows = 160
+
+    /// The summed −log p(label) of the counted rows (labels ≠ `ignoreIndex`) and their count.
+    public static func forward(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32, chunkRows: Int) -> (sum: Double, counted: Int) {
+        let (rows, h, vocab) = dims(hidden, weight, labels)
+        var total = 0.0, counted = 0
+        let chunk = max(1, chunkRows)
+        let logits = Tensor(uninitializedShape: [min(chunk, max(rows, 1)), vocab])
+        let logProbs = Tensor(uninitializedShape: logits.shape)
+        let pool = ExecutionContext.pool
+        var start = 0
+        while start < rows {
+            let m = min(chunk, rows - start)
+            if labels[start..<(start + m)].allSatisfy({ $0 == ignoreIndex }) { start += m; continue }
+            sgemm(transA: false, transB: true, m: m, n: vocab, k: h, alpha: 1, a: hidden.storage.pointer + start * h, lda: h,
+                  b: weight.storage.pointer, ldb: h, beta: 0, c: logits.storage.pointer, ldc: vocab, pool: pool)
+            softmaxRows(logits.storage.pointer, logProbs.storage.pointer, rows: m, n: vocab, log: true, pool: pool)
+            let lp = logProbs.storage.pointer
+            for r in 0..<m {
+                let label = labels[start + r]
+                if label == ignoreIndex { continue }
+                precondition(label >= 0 && Int(label) < vocab, "lmCrossEntropy: label \(label) outside 0..<\(vocab)")
+                total -= Double(lp[r * vocab + Int(label)])
+                counted += 1
+            }
+            start += m
+        }
+        return (total, counted)
+    }
+
+    /// Gradients of `scale` × Σ −log p(label) with respect to the hidden states and the head
+    /// weight (either may be skipped).
+    public static func backward(hidden: Tensor, weight: Tensor, labels: [Int32], ignoreIndex: Int32, chunkRows: Int, scale: Float,
+                                wantHidden: Bool, wantWeight: Bool) -> (hidden: Tensor?, weight: Tensor?) {
+        let (rows, h, vocab) = dims(hidden, weight, labels)
+        let dHidden = wantHidden ? Tensor.zeros(hidden.shape) : nil
+        let dWeight = wantWeight ? Tensor.zeros(weight.shape) : nil
+        let chunk = max(1, chunkRows)
+        let probs = Tensor(uninitializedShape: [min(chunk, max(rows, 1)), vocab])
+        let pool = ExecutionContext.pool
+        var start = 0
+        while start < rows {
+            let m = min(chunk, rows - start)
+            if labels[start..<(start + m)].allSatisfy({ $0 == ignoreIndex }) { start += m; continue }
+            let p = probs.storage.pointer
+            sgemm(transA: false, transB: true, m: m, n: vocab, k: h, alpha: 1, a: hidden.storage.pointer + start * h, lda: h,
+                  b: weight.storage.pointer, ldb: h, beta: 0, c: p, ldc: vocab, pool: pool)
+            softmaxRows(p, p, rows: m, n: vocab, log: false, pool: pool)
+            // d logits = scale · (softmax − onehot) on counted rows, 0 on ignored ones.
+            for r in 0..<m {
+                let row = p + r * vocab
+                let label = labels[start + r]
+                if label == ignoreIndex { row.update(repeating: 0, count: vocab); continue }
+                scaleRow(row, vocab, scale)
+                row[Int(label)] -= scale
+            }
+            if let dHidden {
+                sgemm(transA: false, transB: false, m: m, n: h, k: vocab, alpha: 1, a: p, lda: vocab, b: weight.storage.pointer, ldb: h,
+                      beta: 0, c: dHidden.storage.pointer + start * h, ldc: h, pool: pool)
+            }
+            if let dWeight {
+                sgemm(transA: true, transB: false, m: vocab, n: h, k: m, alpha: 1, a: p, lda: vocab, b: hidden.storage.pointer + start * h, ldb: h,
+                      beta: 1, c: dWeight.storage.pointer, ldc: h, pool: pool)
+            }
+            start += m
+        }
+        return (dHidden, dWeight)
+    }
+
+    private static func dims(_ hidden: Tensor, _ weight: Tensor, _ labels: [Int32]) -> (Int, Int, Int) {
+        precondition(weight.rank == 2 && hidden.shape.last == weight.shape[1], "lmCrossEntropy: hidden \(hidden.shape) and head weight \(weight.shape) do not match")
+        let h = weight.shape[1]
+        let rows = hidden.count / max(h, 1)
+        precondition(labels.count == rows, "lmCrossEntropy: \(labels.count) labels for \(rows) rows")
+        return (rows, h, weight.shape[0])
+    }
+
+    private static func scaleRow(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ s: Float) {
+        var i = 0
+        let sv = SIMD16<Float>(repeating: s)
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self) * sv
+            UnsafeMutableRawPointer(x + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { x[i] *= s; i += 1 }
+    }
+}
