@@ -17,11 +17,13 @@ public struct ModelBenchmarkResult: Codable, Sendable {
     /// measures the neighbours, CPU time the work.
     public let cpuSecondsPerStep: Double
     public let trainableParameters: Int
+    /// The process's peak resident memory so far (model loading included), in MB.
+    public var peakMemoryMB: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case mode, batch, seq, threads, steps, method
         case trainableParameters = "trainable_parameters", cpuSecondsPerStep = "cpu_seconds_per_step"
-        case secondsPerStep = "seconds_per_step"
+        case secondsPerStep = "seconds_per_step", peakMemoryMB = "peak_memory_mb"
     }
 }
 
@@ -91,6 +93,15 @@ public enum ModelBenchmark {
                 _ = withoutGradients { model(tokens) }
             }
         }
+        let (times, cpuTimes) = timeSteps(threads: threads, warmup: warmup, minimumSteps: minimumSteps, minimumSeconds: minimumSeconds, step)
+        return ModelBenchmarkResult(mode: train ? "train" : "infer", batch: batch, seq: sequence, threads: threads,
+                                    secondsPerStep: times[times.count / 2], steps: times.count, method: method.name, cpuSecondsPerStep: cpuTimes[cpuTimes.count / 2],
+                                    trainableParameters: params.reduce(0) { $0 + $1.1.value.count })
+    }
+
+    /// Median wall and process-CPU seconds of `step` after `warmup` untimed runs, timed until
+    /// `minimumSeconds` have passed and at least `minimumSteps` ran (sorted).
+    static func timeSteps(threads: Int, warmup: Int, minimumSteps: Int, minimumSeconds: Double, _ step: () -> Void) -> (wall: [Double], cpu: [Double]) {
         var times: [Double] = [], cpuTimes: [Double] = []
         func cpuNow() -> Double {
             var t = timespec()
@@ -108,10 +119,61 @@ public enum ModelBenchmark {
                 if times.count >= 1000 { break }
             }
         }
-        times.sort()
-        cpuTimes.sort()
-        return ModelBenchmarkResult(mode: train ? "train" : "infer", batch: batch, seq: sequence, threads: threads,
-                                    secondsPerStep: times[times.count / 2], steps: times.count, method: method.name, cpuSecondsPerStep: cpuTimes[cpuTimes.count / 2],
-                                    trainableParameters: params.reduce(0) { $0 + $1.1.value.count })
+        return (times.sorted(), cpuTimes.sorted())
+    }
+
+    /// The peak resident memory of this process so far, in MB.
+    public static func peakMemoryMB() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    /// A decoder's causal-LM training step on random token ids, every token a target:
+    /// forward, the loss through the LM head over the vocabulary in chunks, backward and an
+    /// AdamW update of what `method` trains (LoRA on q_proj and v_proj with alpha = 2r;
+    /// BitFit: biases and norm weights; sparse: a random support of the layers' entries).
+    public static func runDecoderTraining(model: DecoderLM, batch: Int, sequence: Int, method: BenchmarkMethod, threads: Int,
+                                          warmup: Int = 1, minimumSteps: Int = 3, minimumSeconds: Double = 3, seed: UInt64 = 0) throws -> ModelBenchmarkResult {
+        var rng = SeededRNG(seed: seed)
+        let vocab = model.config.vocabSize
+        let ids = (0..<(batch * sequence)).map { _ in Int32(rng.next() % UInt64(vocab)) }
+        let labels = DecoderLM.shiftedLabels(ids, batch: batch, sequence: sequence)
+        let optimizer = AdamW(learningRate: 1e-5)
+        switch method {
+        case .full: break
+        case .bitfit:
+            model.setTrainable(false)
+            model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasSuffix("norm.weight") }
+        case .lora(let r):
+            try applyLoRA(to: model, targetModules: .names(["q_proj", "v_proj"]), rank: r, alpha: Float(2 * r), dropout: 0.05, rng: &rng)
+        case .s2ft:
+            throw ModelError.badWeights(file: "--method", message: "s2ft is not available for decoder models yet")
+        case .sparse(let d):
+            var support = SparseDiff()
+            for (n, p) in model.namedParameters() where n.hasPrefix("model.layers.") {
+                let count = p.value.count, k = max(1, Int(d * Double(count)))
+                var picked = Set<Int64>()
+                while picked.count < k { picked.insert(Int64(rng.next() % UInt64(count))) }
+                support.parts[n] = SparseDiff.Part(shape: p.value.shape, indices: picked.sorted(), values: [Float](repeating: 0, count: k))
+            }
+            optimizer.updateMasks = support.prepareSparseTraining(model)
+        }
+        let params = model.trainableParameters()
+        model.train()
+        let rows = labels.indices.filter { labels[$0] != -100 }
+        let targetRows = rows.map(Int32.init), targets = rows.map { labels[$0] }
+        let (times, cpuTimes) = timeSteps(threads: threads, warmup: warmup, minimumSteps: minimumSteps, minimumSeconds: minimumSeconds) {
+            let hidden = model.hiddenStates(ids: ids, batch: batch, sequence: sequence)
+            let loss = lmCrossEntropy(hidden: hidden.indexSelect(axis: 0, targetRows), weight: model.headWeight, labels: targets)
+            loss.backward()
+            optimizer.step(params)
+            for (_, p) in params { p.grad = nil }
+        }
+        var r = ModelBenchmarkResult(mode: "train", batch: batch, seq: sequence, threads: threads, secondsPerStep: times[times.count / 2], steps: times.count,
+                                     method: method.name, cpuSecondsPerStep: cpuTimes[cpuTimes.count / 2],
+                                     trainableParameters: params.reduce(0) { $0 + $1.parameter.value.count })
+        r.peakMemoryMB = peakMemoryMB()
+        return r
     }
 }

@@ -35,12 +35,13 @@ struct Bench: ParsableCommand {
 
     struct Model: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "model", abstract: "Inference or training-step time of a BERT model on random token ids; prefill and decode speed of a decoder LM.")
-        @Argument(help: "A Hugging Face BERT or decoder directory, a GGUF decoder, or a saved image classifier (CNN final/ or extracted).") var modelDir: String
-        @Option(help: "Sequences per step (default 32; 1 for a decoder).") var batch: Int?
+        @Argument(help: "A Hugging Face BERT or decoder directory, a GGUF decoder, a run, or a saved image classifier (CNN final/ or extracted).") var modelDir: String
+        @Option(help: "Sequences per step (default 32; for a decoder 1, or 8 with --train).") var batch: Int?
         @Option var seq: Int = 128
         @Option(help: "Decoder: prompt tokens per sequence to prefill.") var prefill: Int = 128
         @Option(help: "Decoder: tokens to decode one at a time after the prefill.") var decode: Int = 64
         @Flag(help: "Time a training step (forward, backward, AdamW) instead of inference.") var train = false
+        @Flag(help: "Decoder --train: with activation checkpointing.") var checkpointActivations = false
         @Option(help: "With --train: full, bitfit, lora, s2ft or sparse (which weights train).") var method: String = "full"
         @Option(help: "LoRA rank.") var loraRank: Int = 8
         @Option(help: "s2ft: heads and channels per layer; sparse: entries of the encoder.") var density: Double = 0.1
@@ -72,9 +73,21 @@ struct Bench: ParsableCommand {
             // model directory has no classifier.json and is read as it is.
             let given = URL(fileURLWithPath: modelDir)
             let dir = ClassifierStore.classifierDirectory(given) ?? given
-            if let (family, source) = try? ModelRegistry.family(of: modelDir), family is DecoderFamily {
-                guard !train else { throw CommandError("--train on a decoder is not available yet; time inference with --prefill and --decode") }
-                let bundle = try DecoderBundle.load(source)
+            if DecoderEvaluation.isDecoder(modelDir) {
+                let bundle = try loadDecoder(modelDir)
+                if train {
+                    let b = batch ?? 8
+                    bundle.model.checkpointActivations = checkpointActivations
+                    guard seq <= bundle.model.config.contextLimit else { throw CommandError("--seq \(seq) exceeds the model's context of \(bundle.model.config.contextLimit)") }
+                    let r = try ModelBenchmark.runDecoderTraining(model: bundle.model, batch: b, sequence: seq, method: try benchmarkMethod(),
+                                                                  threads: threads ?? ThreadPool.machineThreadCount, minimumSeconds: seconds)
+                    if json { print(jsonLine(r)) } else {
+                        print(table(["mode", "method", "batch", "seq", "threads", "s/step", "CPU s/step", "trainable", "peak MB"],
+                                    [["train", r.method, "\(b)", "\(seq)", "\(r.threads)", String(format: "%.3f", r.secondsPerStep), String(format: "%.3f", r.cpuSecondsPerStep),
+                                      "\(r.trainableParameters)", String(format: "%.0f", r.peakMemoryMB ?? 0)]]))
+                    }
+                    return
+                }
                 let b = batch ?? 1
                 guard prefill + decode <= bundle.model.config.contextLimit else {
                     throw CommandError("--prefill \(prefill) + --decode \(decode) exceeds the model's context of \(bundle.model.config.contextLimit)")

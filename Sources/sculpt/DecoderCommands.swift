@@ -3,10 +3,12 @@ import Foundation
 import SculptCore
 import SculptIO
 import SculptModels
+import SculptTune
 
-/// Loads a decoder and says on stderr what was not used.
+/// Loads a decoder (a run stands for its final/ model, an adapter for its base with the
+/// adapter merged) and says on stderr what was not used.
 func loadDecoder(_ path: String) throws -> DecoderBundle {
-    let bundle = try DecoderBundle.load(path: path)
+    let bundle = try DecoderBundle.load(path: DecoderEvaluation.modelPath(path))
     if !bundle.unexpectedTensors.isEmpty {
         note("note: \(bundle.unexpectedTensors.count) tensor(s) of \(path) are not used by the model: \(bundle.unexpectedTensors.prefix(4).joined(separator: ", "))")
     }
@@ -16,7 +18,7 @@ func loadDecoder(_ path: String) throws -> DecoderBundle {
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text with a decoder LM (KV cache; greedy or seeded sampling), streaming tokens as they come.")
 
-    @Argument(help: "A decoder: a Hugging Face directory or a GGUF file.") var model: String
+    @Argument(help: "A decoder: a Hugging Face directory, a GGUF file, a PEFT adapter directory or a run.") var model: String
     @Option(help: "The prompt.") var prompt: String?
     @Option(help: "Prompts, one per line (plain text, or JSONL with a \"text\" field; with --chat JSONL of {\"messages\": […]} also works).") var promptsFile: String?
     @Flag(help: "Render each prompt as one user message with the chat template and its generation prompt.") var chat = false
@@ -113,7 +115,7 @@ struct Generate: ParsableCommand {
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Per text: token count, mean negative log-likelihood and perplexity under a decoder LM.")
 
-    @Argument(help: "A decoder: a Hugging Face directory or a GGUF file.") var model: String
+    @Argument(help: "A decoder: a Hugging Face directory, a GGUF file, a PEFT adapter directory or a run.") var model: String
     @Option(help: "JSONL with a \"text\" field, or plain text one input per line (tokenized without special tokens).") var textsFile: String
     @Option(help: "Write text{i}.input_ids, .last_hidden_state, .last_logits, .next_token_logprob to this safetensors file.") var out: String?
     @Option(help: "Threads (default: all cores).") var threads: Int?

@@ -14,6 +14,7 @@ struct Train: ParsableCommand {
     @Option(help: "causal-lm (a decoder's default) or classification (BERT, CNN, MLP).") var objective: String?
     @Option(help: "Causal LM: completion (assistant turns and completions with their end-of-turn tokens; default) or all tokens.") var trainOn: String?
     @Flag(help: "Causal LM: batch examples of similar length together (less padding).") var groupByLength = false
+    @Flag(help: "Causal LM: recompute each layer in the backward pass instead of keeping its activations (less memory, about one more forward pass).") var checkpointActivations = false
     @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
     @Option(help: "full, bitfit, lora, sparse, s2ft, elastic or gates.") var method: String?
     @Option var epochs: Int?
@@ -82,7 +83,7 @@ struct Train: ParsableCommand {
         if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if loraRslora { c.loraRslora = true }; if let density { c.density = density }
-        if let objective { c.objective = objective }; if let trainOn { c.trainOn = trainOn }; if groupByLength { c.groupByLength = true }
+        if let objective { c.objective = objective }; if let trainOn { c.trainOn = trainOn }; if groupByLength { c.groupByLength = true }; if checkpointActivations { c.checkpointActivations = true }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let sparseLr { c.sparseLr = sparseLr }
         if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }; if let s2ftSides { c.s2ftSides = s2ftSides }
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }
@@ -118,16 +119,32 @@ struct TrainSummary: Encodable {
 }
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Accuracy and loss of a run's final model (or a saved classifier) on a labelled file.")
-    @Argument(help: "A run directory, its final/ directory, or a merged model directory (with --task).") var modelDir: String
+    static let configuration = CommandConfiguration(abstract: "Accuracy and loss of a run's final model (or a saved classifier) on a labelled file; loss, perplexity and exact match of a decoder (run, adapter or model) on chat data.")
+    @Argument(help: "A run directory, its final/ directory, a merged model directory (with --task), or a decoder.") var modelDir: String
     @Option(help: "A merged model's task: use the head in heads/task_<N>/ (N = the model's position in the merge config).") var task: Int?
-    @Option(help: "Labelled data: JSONL/CSV text, an IDX images file or an MNIST directory (its t10k split).") var data: String
+    @Option(help: "Labelled data: JSONL/CSV text, an IDX images file or an MNIST directory (its t10k split); for a decoder, chat, prompt/completion or text JSONL.") var data: String
+    @Option(help: "Decoder: exact-match also scores greedy answers against the reference answers.") var metric: String?
+    @Option(help: "Decoder, exact-match: new tokens at most per answer.") var maxNewTokens: Int = 8
     @Option var batchSize: Int = 64
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
+        if DecoderEvaluation.isDecoder(modelDir) {
+            if let metric, metric != "exact-match" { throw ValidationError("--metric must be exact-match, got \"\(metric)\"") }
+            guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive, got \(maxNewTokens)") }
+            let bundle = try loadDecoder(modelDir)
+            let r = try DecoderEvaluation.evaluate(bundle, data: URL(fileURLWithPath: data), exactMatch: metric != nil, maxNewTokens: maxNewTokens,
+                                                   batchSize: batchSize, threads: threads)
+            if json { print(jsonLine(r)); return }
+            var rows = [["loss", String(format: "%.4f", r.loss)], ["perplexity", String(format: "%.3f", r.perplexity)]]
+            if let em = r.exactMatch { rows.append(["exact_match", String(format: "%.4f", em)]) }
+            rows.append(["examples", "\(r.examples)"])
+            print(table(["metric", "value"], rows))
+            return
+        }
+        if metric != nil { throw ValidationError("--metric applies to decoders; \(modelDir) is a classifier") }
         let r = try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: modelDir), data: URL(fileURLWithPath: data), batchSize: batchSize, threads: threads, task: task)
         if json { print(jsonLine(r.summary)); return }
         print(table(["metric", "value"], [["accuracy", String(format: "%.4f", r.accuracy)], ["loss", String(format: "%.4f", r.loss)], ["examples", "\(r.examples)"]]))

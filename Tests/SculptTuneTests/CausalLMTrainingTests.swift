@@ -121,6 +121,31 @@ final class CausalLMTrainingTests: XCTestCase {
         }
     }
 
+    /// Activation checkpointing changes memory, not arithmetic: the same loss and gradients,
+    /// LoRA dropout masks included (the re-run draws the same ones).
+    func testCheckpointedLayersGiveTheSameGradients() throws {
+        let url = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 6)
+        let examples = try LMData.load(url, text: try text(), maxLength: 64, trainOn: .completion).examples
+        var results: [(Float, [String: Tensor], [SeededRNG])] = []
+        for checkpoint in [false, true] {
+            let decoder = DecoderLM(config: TinyDecoder.config, seed: 5)
+            var rng = SeededRNG(seed: 1)
+            try applyLoRA(to: decoder, targetModules: .names(["q_proj", "v_proj", "down_proj"]), rank: 4, alpha: 8, dropout: 0.3, rng: &rng)
+            for (n, p) in decoder.namedParameters() where n.hasSuffix("lora_B.weight") { p.value = Tensor.randomNormal(p.value.shape, std: 0.1, using: &rng) }
+            decoder.setTrainable(true) { $0.hasSuffix("norm.weight") }
+            decoder.checkpointActivations = checkpoint
+            let loss = CausalLMTask.loss(decoder, examples, padId: 262)
+            loss.backward()
+            let grads = Dictionary(uniqueKeysWithValues: decoder.trainableParameters().map { ($0.name, $0.parameter.grad!) })
+            results.append((loss.value.scalar, grads, decoder.loraLayers().map { $0.layer.lora!.rng }))
+        }
+        XCTAssertEqual(results[0].0, results[1].0)
+        XCTAssertEqual(Set(results[0].1.keys), Set(results[1].1.keys))
+        XCTAssertGreaterThan(results[0].1.count, 12)
+        for (n, g) in results[0].1 { XCTAssertLessThan(g.maxAbsDifference(results[1].1[n]!), 1e-6, n) }
+        XCTAssertEqual(results[0].2, results[1].2, "the dropout streams end where they would without checkpointing")
+    }
+
     func testFullSFTLearnsTheAnswersAndWritesAnHFDirectory() throws {
         let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 40)
         var c = config(data, out: "full")
@@ -149,6 +174,11 @@ final class CausalLMTrainingTests: XCTestCase {
         XCTAssertTrue(f.names.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), "\(f.names)")
         XCTAssertTrue(f.names.contains("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight"), "\(f.names)")
         XCTAssertGreaterThan(try f.tensor("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight").scalars.map(abs).max()!, 0)
+        // The adapter directory loads as a decoder (base + adapter merged) with the run's validation loss.
+        let merged = try DecoderBundle.load(path: final.path)
+        let examples = try LMData.load(data, text: merged.text, maxLength: 128, trainOn: .completion).examples
+        let validation = validationSplit(count: examples.count, fraction: 0.2, seed: 0).validation.map { examples[$0] }
+        XCTAssertEqual(CausalLMTask.meanLoss(merged.model, validation, padId: 262, batchSize: 3), try XCTUnwrap(r.validationLoss), accuracy: 1e-4)
 
         var all = config(data, out: "lora-all", method: "lora")
         all.loraTargets = "all-linear"
@@ -166,7 +196,7 @@ final class CausalLMTrainingTests: XCTestCase {
         for method in ["full", "lora", "sparse"] {
             var c = config(data, out: "\(method)-whole", method: method)
             c.checkpointEvery = 2; c.warmupRatio = 0.2; c.groupByLength = true; c.gradAccum = 2; c.batchSize = 2
-            c.density = 0.1
+            c.density = 0.1; c.checkpointActivations = method == "lora"; c.loraDropout = 0.2
             let whole = try Trainer.run(c)
             var k = c
             k.out = dir.appendingPathComponent("\(method)-killed").path

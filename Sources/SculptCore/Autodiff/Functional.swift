@@ -279,6 +279,17 @@ public func lmCrossEntropy(hidden: Variable, weight: Variable, labels: [Int32], 
                     op: .lmCrossEntropy(labels: labels, ignoreIndex: ignoreIndex, counted: counted, chunkRows: chunkRows), inputs: [flat, weight])
 }
 
+/// Activation checkpointing: `f(x)` without keeping the tensors inside `f` for the backward
+/// pass, which runs `f` again on x and back-propagates through that run. `parameters` are the
+/// trainable variables `f` uses (their gradients accumulate as usual); `f` must compute the
+/// same thing when run again (`recompute` is called before each re-run: restore any random
+/// state there).
+public func checkpointed(_ x: Variable, parameters: [Variable], recompute: @escaping () -> Void = {}, _ f: @escaping (Variable) -> Variable) -> Variable {
+    guard ExecutionContext.current.recordsGradients, x.requiresGrad || parameters.contains(where: \.requiresGrad) else { return f(x) }
+    let y = withoutGradients { f(x) }
+    return Variable(y.value, op: .checkpoint(recompute: { v in recompute(); return f(v) }), inputs: [x] + parameters)
+}
+
 /// Distillation loss T²·KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over rows
 /// (PyTorch: `kl_div(log_softmax(s/T), log_softmax(t/T), log_target=True, reduction="batchmean") * T²`).
 public func klDivergence(student: Variable, teacher: Variable, temperature: Float = 1) -> Variable {

@@ -27,6 +27,8 @@ enum Op {
     case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
     case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
     case lmCrossEntropy(labels: [Int32], ignoreIndex: Int32, counted: Int, chunkRows: Int)
+    /// Activation checkpointing: inputs [x, parameters…]; the backward pass runs `recompute`.
+    case checkpoint(recompute: (Variable) -> Variable)
     case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
     case scaleByMask(Tensor)
     case select(mask: Tensor)
@@ -68,6 +70,7 @@ enum Op {
         case .layerNorm: return "layerNorm"
         case .crossEntropy: return "crossEntropy"
         case .lmCrossEntropy: return "lmCrossEntropy"
+        case .checkpoint: return "checkpoint"
         case .klDivergence: return "klDivergence"
         case .scaleByMask: return "scaleByMask"
         case .select: return "where"
@@ -290,6 +293,18 @@ enum Gradients {
                                                    chunkRows: chunkRows, scale: g.scalar / Float(max(counted, 1)),
                                                    wantHidden: inputs[0].requiresGrad, wantWeight: inputs[1].requiresGrad)
             return [dh, dw]
+
+        case .checkpoint(let recompute):
+            // Re-run the segment recording its graph, and back-propagate the upstream gradient
+            // through it: parameters inside get their gradients there, x's is returned.
+            var ctx = ExecutionContext.current
+            ctx.recordsGradients = true
+            let x = Variable(inputs[0].value, requiresGrad: inputs[0].requiresGrad)
+            ExecutionContext.$current.withValue(ctx) {
+                let y = recompute(x)
+                y.backward(seed: g)
+            }
+            return [x.grad] + [Tensor?](repeating: nil, count: inputs.count - 1)
 
         case .klDivergence(let t, let sLog, let tLog):
             // loss = T²/N · Σ p_t (log p_t − log p_s), p = softmax(z/T).

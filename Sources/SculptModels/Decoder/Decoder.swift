@@ -101,6 +101,17 @@ public final class DecoderLayer: Module {
         let h = x + selfAttention(inputLayernorm(x), step: step, cache: cache)
         return h + mlp(postAttentionLayernorm(h))
     }
+
+    /// The layer under activation checkpointing. The re-run in the backward pass draws the
+    /// same LoRA dropout masks: the adapters' generators are rewound to where the forward pass
+    /// found them, and the re-run leaves them where the forward pass did.
+    func checkpointed(_ x: Variable, step: DecoderStep) -> Variable {
+        let adapters = loraLayers().compactMap(\.layer.lora)
+        let before = adapters.map(\.rng)
+        return SculptCore.checkpointed(x, parameters: trainableParameters().map(\.parameter), recompute: {
+            for (a, r) in zip(adapters, before) { a.rng = r }
+        }) { [unowned self] v in self(v, step: step, cache: nil) }
+    }
 }
 
 /// The `model.` part: embeddings, layers, final norm.
@@ -145,6 +156,9 @@ public final class DecoderLM: Module {
     /// nil when the head is tied to `model.embed_tokens`.
     public let lmHead: Linear?
     private var rotaryCache: (frequencyLength: Int, table: RotaryTable)?
+    /// While training, keep only each layer's input for the backward pass and recompute the
+    /// layer there (activation checkpointing: about one more forward pass for much less memory).
+    public var checkpointActivations = false
 
     /// A model of `config`'s shape, with random weights (initializer_range) or zeros when a
     /// checkpoint will fill them.
@@ -193,7 +207,13 @@ public final class DecoderLM: Module {
         }
         let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1))
         var x = model.embedTokens(ids, shape: [batch * sequence])
-        for (i, layer) in model.layers.enumerated() { x = layer(x, step: step, cache: caches?[i]) }
+        for (i, layer) in model.layers.enumerated() {
+            if checkpointActivations && training && caches == nil {
+                x = layer.checkpointed(x, step: step)
+            } else {
+                x = layer(x, step: step, cache: caches?[i])
+            }
+        }
         return model.norm(x)
     }
 

@@ -108,9 +108,12 @@ public struct LMData: Sendable {
             case "system":
                 guard i == 0 else { throw fail("messages[\(i)]: a system message must come first") }
             case "user", "assistant":
-                let previous = messages.last.map(\.role) ?? "system"
+                let previous = messages.last.map(\.role)
                 let expected = previous == "user" ? "assistant" : "user"
-                guard role == expected else { throw fail("messages[\(i)]: a \(role) turn after a \(previous) turn; turns must alternate user, assistant, …") }
+                guard role == expected else {
+                    guard let previous, previous != "system" else { throw fail("messages[\(i)]: the conversation starts with an assistant turn; it must start with a user turn (after an optional system message)") }
+                    throw fail("messages[\(i)]: a \(role) turn after a \(previous) turn; turns must alternate user, assistant, …")
+                }
                 if role == "assistant" && content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                     throw fail("messages[\(i)]: the assistant turn is empty")
                 }

@@ -30,6 +30,7 @@ final class CausalLMTask: TrainingTask {
         }
         if c.initFrom != nil { throw TuneError("--init-from applies to classifiers; to continue from a fine-tuned decoder pass its final/ as --model") }
         bundle = try DecoderBundle.load(path: c.model)
+        bundle.model.checkpointActivations = c.checkpointActivations
         let limit = bundle.model.config.contextLimit
         if c.maxLength > limit {
             throw TuneError("--max-length \(c.maxLength) exceeds the model's context (\(limit) positions, \(c.model)); use --max-length \(limit) or less")

@@ -64,6 +64,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var trainOn: String = "completion"
     /// causal-lm: batch examples of similar length together (less padding).
     public var groupByLength: Bool = false
+    /// causal-lm: recompute each layer in the backward pass instead of keeping its activations.
+    public var checkpointActivations: Bool = false
     public var density: Double = 0.01
     /// sparse: steps of LT-SFT's first (full) phase, as a fraction of the sparse phase's steps.
     public var sparseFullFraction: Double = 0.34
@@ -120,7 +122,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, headInit = "head-init", maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", loraRslora = "lora-rslora", density
-        case objective, trainOn = "train-on", groupByLength = "group-by-length"
+        case objective, trainOn = "train-on", groupByLength = "group-by-length", checkpointActivations = "checkpoint-activations"
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
         case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
@@ -146,7 +148,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         labelField = try get(.labelField, d.labelField); loraRank = try get(.loraRank, d.loraRank); loraAlpha = try get(.loraAlpha, d.loraAlpha)
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try c.decodeIfPresent(String.self, forKey: .loraTargets)
         loraRslora = try get(.loraRslora, d.loraRslora); objective = try c.decodeIfPresent(String.self, forKey: .objective)
-        trainOn = try get(.trainOn, d.trainOn); groupByLength = try get(.groupByLength, d.groupByLength); density = try get(.density, d.density)
+        trainOn = try get(.trainOn, d.trainOn); groupByLength = try get(.groupByLength, d.groupByLength)
+        checkpointActivations = try get(.checkpointActivations, d.checkpointActivations); density = try get(.density, d.density)
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
         sparseLr = try c.decodeIfPresent(Double.self, forKey: .sparseLr)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
