@@ -80,6 +80,17 @@ public enum Gzip {
         }
     }
 
+    /// Inflates a raw DEFLATE stream (no gzip or zlib wrapper: a zip member's data).
+    public static func inflateRaw(_ bytes: [UInt8], expectedSize: Int) throws -> [UInt8] {
+        let output = OutputBuffer()
+        output.reserve(min(expectedSize, bytes.count * 1032 + 1024))
+        try bytes.withUnsafeBytes { raw in
+            var inflater = Inflater(raw, start: 0)
+            _ = try inflater.run(into: output)
+        }
+        return withExtendedLifetime(output) { Array(UnsafeRawBufferPointer(start: output.ptr, count: output.count)) }
+    }
+
     /// Decompresses gzip data to a byte array.
     public static func decompressBytes(_ data: Data) throws -> [UInt8] {
         try withDecompressed(data) { Array($0) }

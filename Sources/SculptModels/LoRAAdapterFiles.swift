@@ -62,8 +62,16 @@ public enum LoRAAdapterFiles {
     @discardableResult
     public static func load(from directory: URL, into model: any Module) throws -> (config: PEFTLoRAConfig, modules: [String]) {
         let config = try PEFTLoRAConfig.load(from: directory.appendingPathComponent(PEFTLoRAConfig.configFileName))
-        let weightsURL = directory.appendingPathComponent(PEFTLoRAConfig.weightsFileName)
-        let file = try SafeTensorsFile(path: weightsURL.path)
+        // adapter_model.safetensors, or the pickled adapter_model.bin older PEFT versions wrote.
+        var weightsURL = directory.appendingPathComponent(PEFTLoRAConfig.weightsFileName)
+        let binURL = directory.appendingPathComponent("adapter_model.bin")
+        let file: AdapterWeights
+        if !FileManager.default.fileExists(atPath: weightsURL.path) && FileManager.default.fileExists(atPath: binURL.path) {
+            weightsURL = binURL
+            file = AdapterWeights(tensors: try TorchCheckpoint.read(binURL))
+        } else {
+            file = AdapterWeights(file: try SafeTensorsFile(path: weightsURL.path))
+        }
         var rng = SeededRNG(seed: 0)  // A is overwritten below; only the dropout stream uses it
         let modules = try applyLoRA(to: model, targetModules: TargetModules(config.targetModules), rank: config.r,
                                     alpha: Float(config.loraAlpha), dropout: Float(config.loraDropout), useRSLoRA: config.useRSLoRA,
@@ -88,3 +96,19 @@ public enum LoRAAdapterFiles {
         return (config, modules)
     }
 }
+
+/// An adapter's tensors from safetensors or from a torch.save file.
+struct AdapterWeights {
+    var file: SafeTensorsFile? = nil
+    var tensors: [String: Tensor] = [:]
+    init(file: SafeTensorsFile) { self.file = file }
+    init(tensors: [String: Tensor]) { self.tensors = tensors }
+    var names: [String] { file?.names ?? tensors.keys.sorted() }
+    func contains(_ name: String) -> Bool { file?.contains(name) ?? (tensors[name] != nil) }
+    func tensor(_ name: String) throws -> Tensor {
+        if let file { return try file.tensor(name) }
+        guard let t = tensors[name] else { throw ModelError.badWeights(file: name, message: "missing") }
+        return t
+    }
+}
+
