@@ -112,7 +112,7 @@ public final class BertSelfAttention: Module {
         } else if stacked, projections.allSatisfy(\.stacksByRows) {
             var blocks: [(Variable, WeightBlock)] = [], offset = 0
             for p in projections {
-                if let s = p.split { blocks.append((s.trainable, WeightBlock(.rows, offset: offset))) }
+                if let s = p.split { for (t, r) in zip(s.trainables, s.ranges) { blocks.append((t, WeightBlock(.rows, offset: offset + r.lowerBound))) } }
                 offset += p.outFeatures
             }
             qkv = matmulTransposedWithTrainableBlocks(x, weight: Tensor.concat(projections.map(\.weight.value), axis: 0), blocks: blocks,

@@ -132,7 +132,8 @@ public enum ModelBenchmark {
     /// A decoder's causal-LM training step on random token ids, every token a target:
     /// forward, the loss through the LM head over the vocabulary in chunks, backward and an
     /// AdamW update of what `method` trains (LoRA on q_proj and v_proj with alpha = 2r;
-    /// BitFit: biases and norm weights; sparse: a random support of the layers' entries).
+    /// BitFit: biases and norm weights; s2ft: random heads and channels; sparse: a random
+    /// support of the layers' entries).
     public static func runDecoderTraining(model: DecoderLM, batch: Int, sequence: Int, method: BenchmarkMethod, threads: Int,
                                           warmup: Int = 1, minimumSteps: Int = 3, minimumSeconds: Double = 3, seed: UInt64 = 0) throws -> ModelBenchmarkResult {
         var rng = SeededRNG(seed: seed)
@@ -147,8 +148,8 @@ public enum ModelBenchmark {
             model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasSuffix("norm.weight") }
         case .lora(let r):
             try applyLoRA(to: model, targetModules: .names(["q_proj", "v_proj"]), rank: r, alpha: Float(2 * r), dropout: 0.05, rng: &rng)
-        case .s2ft:
-            throw ModelError.badWeights(file: "--method", message: "s2ft is not available for decoder models yet")
+        case .s2ft(let d, let sides):
+            _ = applyS2FT(S2FTPlan.choose(forDecoder: model, density: d, seed: seed, trainInputSide: sides.trainsInputSide), to: model)
         case .sparse(let d):
             var support = SparseDiff()
             for (n, p) in model.namedParameters() where n.hasPrefix("model.layers.") {

@@ -47,27 +47,37 @@ public struct S2FTPlan: Sendable, Equatable, Codable {
     public static func choose(for model: BertModel, density: Double, headDensity: Double? = nil,
                               criterion: Criterion = .random, seed: UInt64 = 0, trainInputSide: Bool = false) -> S2FTPlan {
         var rng = SeededRNG(seed: seed)
-        func count(_ n: Int, _ d: Double) -> Int { min(n, max(0, Int((d * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
-        func pick(_ n: Int, _ k: Int, scores: () -> [Double]) -> [Int] {
-            switch criterion {
-            case .random:
-                var order = Array(0..<n)
-                for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-                return Array(order.prefix(k)).sorted()
-            case .magnitude:
-                let s = scores()
-                return Array((0..<n).sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }.prefix(k)).sorted()
-            }
-        }
         let layers = model.encoder.layers.map { layer -> Layer in
             let h = layer.attention.selfAttention.heads
             let f = layer.intermediate.dense.outFeatures
-            let heads = pick(h, count(h, headDensity ?? density)) { layer.headImportance(.magnitude) }
-            let channels = pick(f, count(f, density)) { layer.channelImportance(.magnitude) }
+            let heads = pick(h, count(h, headDensity ?? density), criterion, &rng) { layer.headImportance(.magnitude) }
+            let channels = pick(f, count(f, density), criterion, &rng) { layer.channelImportance(.magnitude) }
             return Layer(heads: heads, channels: channels)
         }
         return S2FTPlan(layers: layers, trainInputSide: trainInputSide)
     }
+
+    /// ⌊density·n⌉, rounded half away from zero, within 0…n.
+    static func count(_ n: Int, _ d: Double) -> Int { min(n, max(0, Int((d * Double(n)).rounded(.toNearestOrAwayFromZero)))) }
+
+    /// k of 0..<n, ascending: at random (a seeded Fisher–Yates prefix) or the k best scores.
+    static func pick(_ n: Int, _ k: Int, _ criterion: Criterion, _ rng: inout SeededRNG, scores: () -> [Double]) -> [Int] {
+        switch criterion {
+        case .random:
+            var order = Array(0..<n)
+            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            return Array(order.prefix(k)).sorted()
+        case .magnitude:
+            let s = scores()
+            return Array((0..<n).sorted { s[$0] != s[$1] ? s[$0] > s[$1] : $0 < $1 }.prefix(k)).sorted()
+        }
+    }
+}
+
+/// A model set up for s2ft training; `fold()` once, after training, writes the trained blocks
+/// back into the checkpoint's order.
+public protocol S2FTFolding: AnyObject {
+    func fold()
 }
 
 extension BertLayer {
@@ -111,7 +121,7 @@ public enum S2FTSides: String, Sendable, CaseIterable {
 
 /// A BERT set up for s2ft training. Create with `applyS2FT`, train the parameters it leaves
 /// trainable (`….s2ft.weight`), then call `fold()` once.
-public final class S2FTSession {
+public final class S2FTSession: S2FTFolding {
     public let plan: S2FTPlan
     public let model: BertModel
     let headOrders: [[Int]]

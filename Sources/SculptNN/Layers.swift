@@ -44,7 +44,7 @@ public final class Linear: Layer {
         var p: [(String, Variable)] = [("weight", weight)]
         if let b = bias { p.append(("bias", b)) }
         if let l = lora { p.append(("lora_A.weight", l.a)); p.append(("lora_B.weight", l.b)) }
-        if let s = split { p.append((WeightSplit.parameterName, s.trainable)) }
+        if let s = split { p += s.namedTrainables }
         if let g = inputGate { p.append(("input_gate", g.scores)) }
         return p
     }

@@ -191,9 +191,48 @@ final class CausalLMTrainingTests: XCTestCase {
         XCTAssertEqual(record.trainableParameters, 32 * (2 * 2 + 1), "the five RMSNorm weights: the tiny llama has no biases")
     }
 
+    /// s2ft on a decoder changes exactly the chosen heads' o_proj columns and the chosen
+    /// channels' down_proj columns (and, with both sides, their q_proj and gate/up rows);
+    /// everything else of final/ equals the base.
+    func testS2FTChangesOnlyThePlannedColumnsAndRows() throws {
+        let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 16)
+        let base = try DecoderBundle.load(path: model.path).model.stateDict()
+        for sides in ["output", "both"] {
+            var c = config(data, out: "s2ft-\(sides)", method: "s2ft")
+            c.density = 0.25; c.s2ftHeadDensity = 0.5; c.s2ftSides = sides
+            let r = try Trainer.run(c)
+            let plan = try XCTUnwrap(Checkpoint.readState(from: RunDirectory(r.runDirectory).lastCheckpoint).s2ftPlan)
+            let tuned = try DecoderBundle.load(path: r.runDirectory.appendingPathComponent("final").path).model.stateDict()
+            XCTAssertEqual(Set(tuned.keys), Set(base.keys))
+            for (name, t) in tuned {
+                let b = base[name]!
+                let cols = t.shape.count == 2 ? t.shape[1] : 1
+                var changedRows = Set<Int>(), changedCols = Set<Int>()
+                for i in 0..<t.count where t.storage.pointer[i] != b.storage.pointer[i] { changedRows.insert(i / cols); changedCols.insert(i % cols) }
+                guard let layerIndex = name.split(separator: ".").dropFirst(2).first.flatMap({ Int($0) }) else {
+                    XCTAssertTrue(changedRows.isEmpty, "\(name) changed"); continue
+                }
+                let layer = plan.layers[layerIndex]
+                let headCols = Set(layer.heads.flatMap { ($0 * 8)..<(($0 + 1) * 8) })
+                switch name.split(separator: ".").dropFirst(3).joined(separator: ".") {
+                case "self_attn.o_proj.weight":
+                    XCTAssertFalse(changedCols.isEmpty, name); XCTAssertTrue(changedCols.isSubset(of: headCols), "\(name): \(changedCols)")
+                case "mlp.down_proj.weight":
+                    XCTAssertFalse(changedCols.isEmpty, name); XCTAssertTrue(changedCols.isSubset(of: Set(layer.channels)), "\(name): \(changedCols)")
+                case "self_attn.q_proj.weight" where sides == "both":
+                    XCTAssertFalse(changedRows.isEmpty, name); XCTAssertTrue(changedRows.isSubset(of: headCols), "\(name): \(changedRows)")
+                case "mlp.gate_proj.weight" where sides == "both", "mlp.up_proj.weight" where sides == "both":
+                    XCTAssertFalse(changedRows.isEmpty, name); XCTAssertTrue(changedRows.isSubset(of: Set(layer.channels)), "\(name): \(changedRows)")
+                default:
+                    XCTAssertTrue(changedRows.isEmpty, "\(name) changed (\(sides))")
+                }
+            }
+        }
+    }
+
     func testKilledRunResumesBitIdentically() throws {
         let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 24)
-        for method in ["full", "lora", "sparse"] {
+        for method in ["full", "lora", "sparse", "s2ft"] {
             var c = config(data, out: "\(method)-whole", method: method)
             c.checkpointEvery = 2; c.warmupRatio = 0.2; c.groupByLength = true; c.gradAccum = 2; c.batchSize = 2
             c.density = 0.1; c.checkpointActivations = method == "lora"; c.loraDropout = 0.2
@@ -217,8 +256,8 @@ final class CausalLMTrainingTests: XCTestCase {
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("exceeds the model's context (256"), "\($0)") }
         c = config(data, out: "y"); c.trainOn = "prompt"
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("--train-on must be completion or all"), "\($0)") }
-        c = config(data, out: "z", method: "s2ft")
-        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("s2ft is not available for decoder"), "\($0)") }
+        c = config(data, out: "z", method: "elastic")
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("elastic is not available for decoder"), "\($0)") }
         c = config(data, out: "w"); c.objective = "classification"
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("--objective classification on a decoder"), "\($0)") }
     }

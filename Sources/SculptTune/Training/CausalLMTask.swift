@@ -25,7 +25,6 @@ final class CausalLMTask: TrainingTask {
         self.c = c
         switch method {
         case .elastic, .gates: throw TuneError("--method \(method.name) is not available for decoder models yet (it works on BERT, CNN and MLP)")
-        case .s2ft: throw TuneError("--method s2ft is not available for decoder models yet (it works on BERT)")
         default: break
         }
         if c.initFrom != nil { throw TuneError("--init-from applies to classifiers; to continue from a fine-tuned decoder pass its final/ as --model") }
@@ -134,7 +133,11 @@ final class CausalLMTask: TrainingTask {
     var loraRoot: (any Module)? { decoder }
     var peftTaskType: String { "CAUSAL_LM" }
     var defaultLoRATargets: String { "q_proj,v_proj" }
-    var s2ftBert: BertModel? { nil }
+    func startS2FT(plan: S2FTPlan?, density: Double, headDensity: Double?, sides: S2FTSides, seed: UInt64) throws -> (S2FTPlan, any S2FTFolding) {
+        let chosen = plan ?? S2FTPlan.choose(forDecoder: decoder, density: density, headDensity: headDensity, seed: seed, trainInputSide: sides.trainsInputSide)
+        guard chosen.layers.count == decoder.model.layers.count else { throw TuneError("the run's s2ft plan has \(chosen.layers.count) layers, the model \(decoder.model.layers.count)") }
+        return (chosen, applyS2FT(chosen, to: decoder))
+    }
     var headPrefix: String? { nil }
 
     /// Biases where the model has them (Qwen2's q/k/v), and every RMSNorm weight: LLaMA-style

@@ -38,7 +38,7 @@ public enum FineTuneMethod: Sendable, Equatable {
             throw TuneError("--method must be one of full, lora, bitfit, sparse, s2ft, elastic, gates; got \"\(c.method)\"")
         }
         if case .lora = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method lora needs a BERT --model (LoRA targets its attention layers)") }
-        if case .s2ft = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method s2ft needs a BERT --model (it selects attention heads and FFN channels)") }
+        if case .s2ft = self, ClassifierStore.isImageModel(c.model) { throw TuneError("--method s2ft needs a BERT or decoder --model (it selects attention heads and FFN channels)") }
         if let o = c.objective {
             let decoder = c.isDecoderModel
             if o == "causal-lm" && !decoder { throw TuneError("--objective causal-lm needs a decoder --model (a decoder HF directory or a GGUF file); \(c.model) is not one") }
@@ -87,7 +87,7 @@ final class MethodRunner {
     let config: TrainConfig
     /// Optimiser steps of the sparse method's first (full) phase; 0 for the other methods.
     let fullPhaseSteps: Int
-    private(set) var s2ft: S2FTSession?
+    private(set) var s2ft: (any S2FTFolding)?
     /// sparse: the weights before any training (θ₀ and the fresh head); LT-SFT resets to them.
     private var initial: [String: Tensor] = [:]
     /// sparse, second phase: the trained entries (values are those of the selection).
@@ -127,12 +127,10 @@ final class MethodRunner {
                 try applyLoRA(to: root, targetModules: targets, rank: rank, alpha: Float(alpha), dropout: Float(dropout), useRSLoRA: rsLoRA, rng: &rng)
             } catch { throw TuneError("--lora-targets: \(error)") }
         case .s2ft(let density, let headDensity, let sides):
-            guard let bert = task.s2ftBert else { throw TuneError("--method s2ft needs a BERT model") }
-            let plan = resuming ? state.s2ftPlan : nil
-            let chosen = plan ?? S2FTPlan.choose(for: bert, density: density, headDensity: headDensity, criterion: .random,
-                                                       seed: config.seed ^ 0x52F7, trainInputSide: sides.trainsInputSide)
-            state.s2ftPlan = chosen
-            s2ft = applyS2FT(chosen, to: bert)
+            let (plan, session) = try task.startS2FT(plan: resuming ? state.s2ftPlan : nil, density: density, headDensity: headDensity,
+                                                     sides: sides, seed: config.seed ^ 0x52F7)
+            state.s2ftPlan = plan
+            s2ft = session
         case .sparse:
             initial = model.stateDict()
             if resuming, state.sparsePhase == 1 {

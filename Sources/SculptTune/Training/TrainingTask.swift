@@ -46,8 +46,8 @@ protocol TrainingTask: AnyObject {
     var peftTaskType: String { get }
     /// The default `--lora-targets`.
     var defaultLoRATargets: String { get }
-    /// The BERT s2ft selects heads and channels of, nil when s2ft does not apply.
-    var s2ftBert: BertModel? { get }
+    /// Sets up s2ft: `plan` when resuming, else one chosen from the density at random.
+    func startS2FT(plan: S2FTPlan?, density: Double, headDensity: Double?, sides: S2FTSides, seed: UInt64) throws -> (S2FTPlan, any S2FTFolding)
     /// Parameters that train under every method (a new classifier head), by name prefix.
     var headPrefix: String? { get }
     /// What `--method bitfit` trains.
@@ -138,7 +138,11 @@ final class ClassificationTask: TrainingTask {
     var loraRoot: (any Module)? { bert }
     var peftTaskType: String { "FEATURE_EXTRACTION" }
     var defaultLoRATargets: String { "query,value" }
-    var s2ftBert: BertModel? { bert }
+    func startS2FT(plan: S2FTPlan?, density: Double, headDensity: Double?, sides: S2FTSides, seed: UInt64) throws -> (S2FTPlan, any S2FTFolding) {
+        guard let bert else { throw TuneError("--method s2ft needs a BERT or decoder model") }
+        let chosen = plan ?? S2FTPlan.choose(for: bert, density: density, headDensity: headDensity, criterion: .random, seed: seed, trainInputSide: sides.trainsInputSide)
+        return (chosen, applyS2FT(chosen, to: bert))
+    }
     var headPrefix: String? { "classifier." }
     func isBitFitParameter(_ name: String) -> Bool { name.hasSuffix(".bias") || name.hasPrefix("classifier.") }
 
