@@ -158,8 +158,7 @@ def train(args):
                 el = time.time() - t0
                 print(f"step {step}/{total} loss {loss.item():.4f} {el / step:.2f} s/step", file=sys.stderr, flush=True)
     seconds = time.time() - t0
-    result = {"method": args.method, "steps": total, "train_seconds": round(seconds, 1),
-              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    result = {"method": args.method, "steps": total, "train_seconds": round(seconds, 1), "peak_memory_mb": round(peak_mb())}
     if args.out and args.method == "lora":
         model.save_pretrained(args.out)
         # The base is the GGUF file (PEFT records its directory); Sculpt reads the path given.
@@ -174,41 +173,56 @@ def train(args):
     print(json.dumps(result))
 
 
-def bench(args):
+def peak_mb():
+    """This process's peak resident memory (VmHWM: starts afresh at exec)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def torch_step(args):
+    """One method's PyTorch (+ PEFT) step time, in a process of its own so its peak memory is its own."""
     import torch
     from peft import LoraConfig, get_peft_model
+    model, tok = load(args.model, args.threads)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (args.batch, args.seq), generator=g)
+    if args.method == "lora":
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    model.train()
+    times = []
+    for i in range(args.steps + 1):
+        t = time.perf_counter()
+        model(input_ids=ids, labels=ids).loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i > 0:
+            times.append(time.perf_counter() - t)
+    print(json.dumps({"seconds_per_step": sorted(times)[len(times) // 2], "peak_memory_mb": peak_mb()}))
+
+
+def bench(args):
+    """Sculpt and PyTorch (+ PEFT) alternate per method, each side in its own process."""
     rows = []
     for method in args.methods.split(","):
-        model, tok = load(args.model, args.threads)
-        g = torch.Generator().manual_seed(0)
-        ids = torch.randint(0, model.config.vocab_size, (args.batch, args.seq), generator=g)
-        if method == "lora":
-            model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=1e-5)
-        model.train()
-        times = []
-        for i in range(args.steps + 1):
-            t = time.perf_counter()
-            model(input_ids=ids, labels=ids).loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            if i > 0:
-                times.append(time.perf_counter() - t)
-        torch_s = sorted(times)[len(times) // 2]
-        torch_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        del model, opt
+        t = subprocess.run([sys.executable, __file__, "torch-step", args.model, "--method", method, "--batch", str(args.batch), "--seq", str(args.seq),
+                            "--threads", str(args.threads), "--steps", str(args.steps)], check=True, capture_output=True, text=True).stdout
+        tr = json.loads(t.strip().splitlines()[-1])
         out = subprocess.run([args.sculpt, "bench", "model", args.model, "--train", "--method", method, "--batch", str(args.batch),
                               "--seq", str(args.seq), "--threads", str(args.threads), "--seconds", str(args.seconds), "--json"],
                              check=True, capture_output=True, text=True).stdout
         s = json.loads(out.strip().splitlines()[-1])
-        rows.append((method, s["seconds_per_step"], torch_s, s.get("peak_memory_mb"), torch_mb))
-        print(json.dumps({"method": method, "sculpt_s": s["seconds_per_step"], "torch_s": torch_s, "ratio": s["seconds_per_step"] / torch_s,
-                          "sculpt_peak_mb": s.get("peak_memory_mb"), "torch_peak_mb_process": round(torch_mb)}), flush=True)
-    print(f"\n| method | Sculpt s/step | PyTorch{'+PEFT' if 'lora' in args.methods else ''} s/step | ratio | Sculpt peak MB | PyTorch process peak MB |")
+        rows.append((method, s["seconds_per_step"], tr["seconds_per_step"], s.get("peak_memory_mb"), tr["peak_memory_mb"]))
+        print(json.dumps({"method": method, "sculpt_s": s["seconds_per_step"], "torch_s": tr["seconds_per_step"], "ratio": s["seconds_per_step"] / tr["seconds_per_step"],
+                          "sculpt_peak_mb": s.get("peak_memory_mb"), "torch_peak_mb": tr["peak_memory_mb"]}), flush=True)
+    peer = "PyTorch + PEFT" if "lora" in args.methods else "PyTorch"
+    print(f"\n| method | Sculpt s/step | {peer} s/step | Sculpt / peer time | Sculpt peak MB | peer peak MB |")
     print("|---|---|---|---|---|---|")
     for m, a, b, ma, mb in rows:
-        print(f"| {m} | {a:.2f} | {b:.2f} | {a / b:.2f}x | {ma:.0f} | {mb:.0f} |")
+        print(f"| {m} | {a:.2f} | {b:.2f} | {a / b:.2f} | {ma:.0f} | {mb:.0f} |")
 
 
 def main():
@@ -243,8 +257,15 @@ def main():
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--steps", type=int, default=3)
     b.add_argument("--seconds", type=float, default=10)
+    ts = sub.add_parser("torch-step")
+    ts.add_argument("model")
+    ts.add_argument("--method", default="full")
+    ts.add_argument("--batch", type=int, default=8)
+    ts.add_argument("--seq", type=int, default=256)
+    ts.add_argument("--threads", type=int, default=2)
+    ts.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
-    train(args) if args.cmd == "train" else bench(args)
+    {"train": train, "bench": bench, "torch-step": torch_step}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -122,8 +122,14 @@ public enum ModelBenchmark {
         return (times.sorted(), cpuTimes.sorted())
     }
 
-    /// The peak resident memory of this process so far, in MB.
+    /// The peak resident memory of this process so far, in MB: Linux's VmHWM, which starts
+    /// afresh at exec (getrusage's ru_maxrss would count a parent's memory at fork).
     public static func peakMemoryMB() -> Double {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+            return kb / 1024
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_maxrss) / 1024
