@@ -202,6 +202,8 @@ final class CausalLMTrainingTests: XCTestCase {
             c.density = 0.25; c.s2ftHeadDensity = 0.5; c.s2ftSides = sides
             let r = try Trainer.run(c)
             let plan = try XCTUnwrap(Checkpoint.readState(from: RunDirectory(r.runDirectory).lastCheckpoint).s2ftPlan)
+            let record = try JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: RunDirectory(r.runDirectory).runJSON))
+            XCTAssertEqual(record.parameters, base.values.reduce(0) { $0 + $1.count }, "the blocks are not counted twice")
             let tuned = try DecoderBundle.load(path: r.runDirectory.appendingPathComponent("final").path).model.stateDict()
             XCTAssertEqual(Set(tuned.keys), Set(base.keys))
             for (name, t) in tuned {

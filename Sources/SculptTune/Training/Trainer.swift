@@ -145,7 +145,9 @@ final class Loop {
         if !resume {
             let record = RunRecord(config: c, seed: c.seed, packageVersion: SculptVersion.current, classes: task.classes,
                                    trainExamples: n, validationExamples: task.validationCount, totalSteps: totalSteps,
-                                   parameters: model.parameterCount, trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
+                                   // s2ft's trainable blocks are copies of entries of frozen weights: counted once.
+                                   parameters: model.namedParameters().filter { !$0.name.contains(".s2ft.") }.reduce(0) { $0 + $1.parameter.value.count },
+                                   trainableParameters: trainable.reduce(0) { $0 + $1.parameter.value.count })
             try RunJSON.write(record, to: runDir.runJSON)
             let phases = runner.fullPhaseSteps > 0 ? " (\(runner.fullPhaseSteps) full, then \(methodSteps) sparse)" : ""
             hooks.progress?.line("training \(task.kind) (\(record.trainableParameters) of \(record.parameters) parameters train, method \(method.name)) on \(n) examples, \(record.validationExamples) for validation; \(totalSteps) steps\(phases)")
