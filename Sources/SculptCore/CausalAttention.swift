@@ -15,20 +15,25 @@ public struct GroupedAttentionShape: Sendable, Equatable {
     public var scale: Float { 1 / Float(headDim).squareRoot() }
 }
 
-/// Softmax of row `row` of a causal score matrix: columns 0...`last` (and, with a key mask,
-/// only those whose mask entry is non-zero) take part; the rest of the `n` columns become 0.
+/// Softmax of row `row` of a causal score matrix: columns `first`...`last` (and, with a key
+/// mask, only those whose mask entry is non-zero) take part; the rest of the `n` columns become 0.
 @inline(__always)
-func causalSoftmaxRow(_ p: UnsafeMutablePointer<Float>, n: Int, last: Int, scale: Float, keyMask: UnsafePointer<Float>?) {
+func causalSoftmaxRow(_ p: UnsafeMutablePointer<Float>, n: Int, first: Int = 0, last: Int, scale: Float, keyMask: UnsafePointer<Float>?) {
     let used = min(last + 1, n)
-    maskedSoftmaxRows(p, p, rows: 1, n: used, scale: scale, keyMask: keyMask, rowsPerMask: 1, pool: .serial)
+    let start = min(max(first, 0), used)
+    if start > 0 { p.initialize(repeating: 0, count: start) }
+    maskedSoftmaxRows(p + start, p + start, rows: 1, n: used - start, scale: scale, keyMask: keyMask.map { $0 + start }, rowsPerMask: 1, pool: .serial)
     if used < n { (p + used).initialize(repeating: 0, count: n - used) }
 }
 
 public enum CausalAttention {
     /// context [B·S, heads·d] and the probabilities [B, heads, S, S] (for the backward pass).
-    /// Position i of a sequence attends positions j ≤ i whose `keyMask` [B, S] entry is 1; a
-    /// query with no such key gets a zero context.
-    public static func forward(q: Tensor, k: Tensor, v: Tensor, shape g: GroupedAttentionShape, keyMask: Tensor?) -> (context: Tensor, probabilities: Tensor) {
+    /// Position i of a sequence attends positions j ≤ i whose `keyMask` [B, S] entry is 1 and,
+    /// with `segmentStarts` [B·S] (packed rows), j ≥ the first position of i's segment; a
+    /// query with no such key gets a zero context. The backward pass needs nothing more: the
+    /// excluded probabilities are 0.
+    public static func forward(q: Tensor, k: Tensor, v: Tensor, shape g: GroupedAttentionShape, keyMask: Tensor?,
+                               segmentStarts: [Int32]? = nil) -> (context: Tensor, probabilities: Tensor) {
         let s = g.sequence, d = g.headDim, qw = g.queryWidth, kw = g.kvWidth
         precondition(q.shape == [g.batch * s, qw] && k.shape == [g.batch * s, kw] && v.shape == k.shape,
                      "attention: q \(q.shape), k \(k.shape), v \(v.shape) do not match \(g)")
@@ -48,7 +53,11 @@ public enum CausalAttention {
                 sgemm(transA: false, transB: true, m: s, n: s, k: d, alpha: 1, a: qp, lda: qw, b: kp, ldb: kw,
                       beta: 0, c: pr, ldc: s, pool: .serial)
                 let mask = mb.value.map { UnsafePointer($0 + b * s) }
-                for i in 0..<s { causalSoftmaxRow(pr + i * s, n: s, last: i, scale: scale, keyMask: mask) }
+                if let starts = segmentStarts {
+                    for i in 0..<s { causalSoftmaxRow(pr + i * s, n: s, first: Int(starts[b * s + i]), last: i, scale: scale, keyMask: mask) }
+                } else {
+                    for i in 0..<s { causalSoftmaxRow(pr + i * s, n: s, last: i, scale: scale, keyMask: mask) }
+                }
                 sgemm(transA: false, transB: false, m: s, n: d, k: s, alpha: 1, a: pr, lda: s, b: vp, ldb: kw,
                       beta: 0, c: cb.value + b * s * qw + h * d, ldc: qw, pool: .serial)
             }
@@ -102,13 +111,14 @@ public enum CausalAttention {
     }
 
     /// Plain twin: the same attention by explicit loops, for tests.
-    public static func reference(q: [Float], k: [Float], v: [Float], shape g: GroupedAttentionShape, keyMask: [Float]?) -> [Float] {
+    public static func reference(q: [Float], k: [Float], v: [Float], shape g: GroupedAttentionShape, keyMask: [Float]?,
+                                 segmentStarts: [Int32]? = nil) -> [Float] {
         let s = g.sequence, d = g.headDim, qw = g.queryWidth, kw = g.kvWidth
         var out = [Float](repeating: 0, count: g.batch * s * qw)
         for b in 0..<g.batch { for h in 0..<g.heads { for i in 0..<s {
             let kvh = h / g.group
             var scores = [Double](repeating: -.infinity, count: s)
-            for j in 0...i where keyMask == nil || keyMask![b * s + j] != 0 {
+            for j in 0...i where (keyMask == nil || keyMask![b * s + j] != 0) && j >= Int(segmentStarts?[b * s + i] ?? 0) {
                 var dot: Double = 0
                 for t in 0..<d { dot += Double(q[(b * s + i) * qw + h * d + t]) * Double(k[(b * s + j) * kw + kvh * d + t]) }
                 scores[j] = dot * Double(g.scale)

@@ -14,6 +14,7 @@ struct Train: ParsableCommand {
     @Option(help: "causal-lm (a decoder's default) or classification (BERT, CNN, MLP).") var objective: String?
     @Option(help: "Causal LM: completion (assistant turns and completions with their end-of-turn tokens; default) or all tokens.") var trainOn: String?
     @Flag(help: "Causal LM: batch examples of similar length together (less padding).") var groupByLength = false
+    @Flag(help: "Causal LM: pack each batch's examples into rows of up to --max-length tokens (attention stays inside each example).") var packing = false
     @Flag(help: "Causal LM: recompute each layer in the backward pass instead of keeping its activations (less memory, about one more forward pass).") var checkpointActivations = false
     @Option(help: "Evaluation data (replaces the validation split).") var evalData: String?
     @Option(help: "full, bitfit, lora, sparse, s2ft, elastic or gates.") var method: String?
@@ -83,7 +84,7 @@ struct Train: ParsableCommand {
         if let depth { c.depth = depth }; if let stages { c.stages = stages }; if augmentFlip { c.augmentFlip = true }; if let textField { c.textField = textField }; if let labelField { c.labelField = labelField }
         if let loraRank { c.loraRank = loraRank }; if let loraAlpha { c.loraAlpha = loraAlpha }; if let loraDropout { c.loraDropout = loraDropout }
         if let loraTargets { c.loraTargets = loraTargets }; if loraRslora { c.loraRslora = true }; if let density { c.density = density }
-        if let objective { c.objective = objective }; if let trainOn { c.trainOn = trainOn }; if groupByLength { c.groupByLength = true }; if checkpointActivations { c.checkpointActivations = true }
+        if let objective { c.objective = objective }; if let trainOn { c.trainOn = trainOn }; if groupByLength { c.groupByLength = true }; if checkpointActivations { c.checkpointActivations = true }; if packing { c.packing = true }
         if let sparseFullFraction { c.sparseFullFraction = sparseFullFraction }; if let sparseLr { c.sparseLr = sparseLr }
         if let s2ftHeadDensity { c.s2ftHeadDensity = s2ftHeadDensity }; if let s2ftSides { c.s2ftSides = s2ftSides }
         if let elasticSchedule { c.elasticSchedule = elasticSchedule }; if let randomSubnets { c.randomSubnets = randomSubnets }

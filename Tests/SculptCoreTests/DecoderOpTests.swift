@@ -49,6 +49,23 @@ final class DecoderOpTests: XCTestCase {
         }
     }
 
+    /// Packed rows: with segment starts a token attends only its own segment (the gradient,
+    /// through probabilities that are zero outside it, is checked in `testDecoderOps`).
+    func testSegmentedCausalAttentionMatchesPlainTwinAndGradients() {
+        let b = 2, s = 9, h = 4, kv = 2, d = 5
+        let g = GroupedAttentionShape(batch: b, sequence: s, heads: h, kvHeads: kv, headDim: d)
+        let q = randn([b * s, h * d]), k = randn([b * s, kv * d]), v = randn([b * s, kv * d])
+        // Row 0: segments [0, 4), [4, 9); row 1: [0, 2), [2, 7), [7, 9).
+        let starts: [Int32] = [0, 0, 0, 0, 4, 4, 4, 4, 4] + [0, 0, 2, 2, 2, 2, 2, 7, 7]
+        let out = CausalAttention.forward(q: q, k: k, v: v, shape: g, keyMask: nil, segmentStarts: starts).context
+        let ref = CausalAttention.reference(q: q.scalars, k: k.scalars, v: v.scalars, shape: g, keyMask: nil, segmentStarts: starts)
+        XCTAssertLessThan(maxDiff(out.scalars, ref), 1e-5)
+        // Each segment alone (as its own sequence) gives the same context.
+        let alone = CausalAttention.forward(q: q.slice(axis: 0, 4..<9), k: k.slice(axis: 0, 4..<9), v: v.slice(axis: 0, 4..<9),
+                                            shape: GroupedAttentionShape(batch: 1, sequence: 5, heads: h, kvHeads: kv, headDim: d), keyMask: nil).context
+        XCTAssertLessThan(maxDiff(out.slice(axis: 0, 4..<9).scalars, alone.scalars), 1e-6)
+    }
+
     func testKVCacheIncrementalEqualsFullCausalAttention() {
         let b = 2, s = 7, h = 6, kv = 2, d = 5
         let g = GroupedAttentionShape(batch: b, sequence: s, heads: h, kvHeads: kv, headDim: d)
@@ -94,6 +111,11 @@ extension GradientCheckTests {
         check("rotary", [randn([4, 2 * 7])]) { rotary($0[0], table: table, positions: [0, 5, 11, 2], heads: 2, headDim: 7) }
         let g = GroupedAttentionShape(batch: 2, sequence: 5, heads: 4, kvHeads: 2, headDim: 3)
         let mask = Tensor(shape: [2, 5], data: [1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
+        // Packed rows: [0, 2) and [2, 5) in a row of 5, twice.
+        let starts: [Int32] = [0, 0, 2, 2, 2, 0, 0, 2, 2, 2]
+        check("segmented causalAttention", [randn([10, 12]), randn([10, 6]), randn([10, 6])]) {
+            causalAttention(q: $0[0], k: $0[1], v: $0[2], shape: g, keyMask: nil, segmentStarts: starts)
+        }
         check("causalAttention", [randn([10, 12]), randn([10, 6]), randn([10, 6])]) {
             causalAttention(q: $0[0], k: $0[1], v: $0[2], shape: g, keyMask: mask)
         }

@@ -146,6 +146,31 @@ final class CausalLMTrainingTests: XCTestCase {
         XCTAssertEqual(results[0].2, results[1].2, "the dropout streams end where they would without checkpointing")
     }
 
+    /// Packing changes the layout, not the loss: several examples per row, each attending only
+    /// itself from position 0, give the unpacked batch's loss and gradients.
+    func testPackedBatchesGiveTheUnpackedLossAndGradients() throws {
+        let url = try write("mixed.jsonl", [
+            #"{"messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"hi"}]}"#,
+            #"{"text":"hello hello hello"}"#,
+            #"{"prompt":"say hello:","completion":" hello"}"#,
+            #"{"messages":[{"role":"user","content":"a longer question here"},{"role":"assistant","content":"a longer answer"}]}"#,
+            #"{"text":"he"}"#,
+        ])
+        let examples = try LMData.load(url, text: try text(), maxLength: 64, trainOn: .completion).examples
+        let decoder = DecoderLM(config: TinyDecoder.config, seed: 5)
+        let packed = CausalLMTask.packedBatch(examples, padId: 262, capacity: 48)
+        XCTAssertLessThan(packed.batch, examples.count, "several examples share a row")
+        var results: [(Float, [Tensor])] = []
+        for capacity in [nil, 48] {
+            let loss = CausalLMTask.loss(decoder, examples, padId: 262, packInto: capacity)
+            loss.backward()
+            results.append((loss.value.scalar, decoder.namedParameters().map { $0.parameter.grad! }))
+            decoder.zeroGrad()
+        }
+        XCTAssertEqual(results[0].0, results[1].0, accuracy: 1e-5)
+        for (a, b) in zip(results[0].1, results[1].1) { XCTAssertLessThan(a.maxAbsDifference(b), 1e-5) }
+    }
+
     func testFullSFTLearnsTheAnswersAndWritesAnHFDirectory() throws {
         let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 40)
         var c = config(data, out: "full")
@@ -237,7 +262,7 @@ final class CausalLMTrainingTests: XCTestCase {
         for method in ["full", "lora", "sparse", "s2ft"] {
             var c = config(data, out: "\(method)-whole", method: method)
             c.checkpointEvery = 2; c.warmupRatio = 0.2; c.groupByLength = true; c.gradAccum = 2; c.batchSize = 2
-            c.density = 0.1; c.checkpointActivations = method == "lora"; c.loraDropout = 0.2
+            c.density = 0.1; c.checkpointActivations = method == "lora"; c.loraDropout = 0.2; c.packing = method == "full"
             let whole = try Trainer.run(c)
             var k = c
             k.out = dir.appendingPathComponent("\(method)-killed").path

@@ -413,8 +413,8 @@ public func rotary(_ x: Variable, table: RotaryTable, positions: [Int32], heads:
 }
 
 /// Causal grouped-query attention (see `CausalAttention`); keyMask [B, S] of 0/1.
-public func causalAttention(q: Variable, k: Variable, v: Variable, shape: GroupedAttentionShape, keyMask: Tensor?) -> Variable {
-    let (context, probabilities) = CausalAttention.forward(q: q.value, k: k.value, v: v.value, shape: shape, keyMask: keyMask)
+public func causalAttention(q: Variable, k: Variable, v: Variable, shape: GroupedAttentionShape, keyMask: Tensor?, segmentStarts: [Int32]? = nil) -> Variable {
+    let (context, probabilities) = CausalAttention.forward(q: q.value, k: k.value, v: v.value, shape: shape, keyMask: keyMask, segmentStarts: segmentStarts)
     let recorded = ExecutionContext.current.recordsGradients
     return Variable(context, op: .causalAttention(shape: shape, probabilities: recorded ? probabilities : Tensor.zeros([0])), inputs: [q, k, v])
 }

@@ -53,7 +53,7 @@ public final class DecoderAttention: Module {
             context = Variable(cache.attend(q: q.value, heads: heads, steps: step.sequence, keyMask: step.keyMask))
         } else {
             let shape = GroupedAttentionShape(batch: step.batch, sequence: step.sequence, heads: heads, kvHeads: kvHeads, headDim: headDim)
-            context = causalAttention(q: q, k: k, v: v, shape: shape, keyMask: step.keyMask)
+            context = causalAttention(q: q, k: k, v: v, shape: shape, keyMask: step.keyMask, segmentStarts: step.segmentStarts)
         }
         return oProj(context)
     }
@@ -145,6 +145,8 @@ struct DecoderStep {
     let positions: [Int32]
     let keyMask: Tensor?
     let rotary: RotaryTable
+    /// Packed rows: each token's segment start (it attends no earlier token).
+    var segmentStarts: [Int32]? = nil
 }
 
 /// A causal language model: `model` (DecoderBody) and an LM head (`lm_head`, or the
@@ -195,8 +197,10 @@ public final class DecoderLM: Module {
     /// row (transformers' default without a cache). With `caches` (one per layer) the tokens
     /// are appended and attend everything cached; `cacheKeyMask` [B, capacity] then masks
     /// cached padding.
+    /// `segmentStarts` [B·S] packs several sequences into a row: a token attends only tokens
+    /// from its segment's start on (give `positions` restarting at each segment).
     public func hiddenStates(ids: [Int32], batch: Int, sequence: Int, attentionMask: [Int32]? = nil, positions: [Int32]? = nil,
-                             caches: [KVCache]? = nil, cacheKeyMask: Tensor? = nil) -> Variable {
+                             segmentStarts: [Int32]? = nil, caches: [KVCache]? = nil, cacheKeyMask: Tensor? = nil) -> Variable {
         precondition(ids.count == batch * sequence, "decoder: \(ids.count) ids for [\(batch), \(sequence)]")
         let pos = positions ?? (0..<batch).flatMap { _ in (0..<sequence).map(Int32.init) }
         let maxPosition = Int(pos.max() ?? 0)
@@ -205,7 +209,9 @@ public final class DecoderLM: Module {
         if caches != nil { keyMask = cacheKeyMask } else {
             keyMask = attentionMask.flatMap { m in m.allSatisfy { $0 != 0 } ? nil : Tensor(shape: [batch, sequence], data: m.map(Float.init)) }
         }
-        let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1))
+        precondition(segmentStarts == nil || (segmentStarts!.count == batch * sequence && caches == nil), "decoder: segment starts [\(segmentStarts!.count)] for [\(batch), \(sequence)] without a cache")
+        let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1),
+                               segmentStarts: segmentStarts)
         var x = model.embedTokens(ids, shape: [batch * sequence])
         for (i, layer) in model.layers.enumerated() {
             if checkpointActivations && training && caches == nil {

@@ -77,7 +77,7 @@ final class CausalLMTask: TrainingTask {
     static func predicted(_ e: LMExample) -> Int { e.labels.dropFirst().reduce(0) { $0 + ($1 == LMData.ignore ? 0 : 1) } }
 
     func accumulate(_ indices: [Int], weight: Float, step: Int) -> Double {
-        let loss = Self.loss(decoder, indices.map { train[$0] }, padId: padId)
+        let loss = Self.loss(decoder, indices.map { train[$0] }, padId: padId, packInto: c.packing ? c.maxLength : nil)
         (loss * weight).backward()
         return Double(loss.value.scalar)
     }
@@ -86,13 +86,55 @@ final class CausalLMTask: TrainingTask {
     /// every real token, so causal attention never lets a real token see it and no mask is
     /// needed; logits are computed only for positions whose next token is a target, a chunk of
     /// rows at a time (`lmCrossEntropy`).
-    static func loss(_ decoder: DecoderLM, _ examples: [LMExample], padId: Int32) -> Variable {
-        let (ids, labels, batch, sequence) = paddedBatch(examples, padId: padId)
-        let hidden = decoder.hiddenStates(ids: ids, batch: batch, sequence: sequence)
-        let shifted = DecoderLM.shiftedLabels(labels, batch: batch, sequence: sequence)
+    static func loss(_ decoder: DecoderLM, _ examples: [LMExample], padId: Int32, packInto capacity: Int? = nil) -> Variable {
+        let hidden: Variable, shifted: [Int32]
+        if let capacity {
+            let p = packedBatch(examples, padId: padId, capacity: capacity)
+            hidden = decoder.hiddenStates(ids: p.ids, batch: p.batch, sequence: p.sequence, positions: p.positions, segmentStarts: p.starts)
+            shifted = DecoderLM.shiftedLabels(p.labels, batch: p.batch, sequence: p.sequence)
+        } else {
+            let (ids, labels, batch, sequence) = paddedBatch(examples, padId: padId)
+            hidden = decoder.hiddenStates(ids: ids, batch: batch, sequence: sequence)
+            shifted = DecoderLM.shiftedLabels(labels, batch: batch, sequence: sequence)
+        }
         var rows: [Int32] = [], targets: [Int32] = []
         for (r, l) in shifted.enumerated() where l != LMData.ignore { rows.append(Int32(r)); targets.append(l) }
         return lmCrossEntropy(hidden: hidden.indexSelect(axis: 0, rows), weight: decoder.headWeight, labels: targets)
+    }
+
+    /// `--packing`: the micro-batch's examples placed into as few rows of at most `capacity`
+    /// tokens as first-fit by decreasing length finds; each example keeps its own positions
+    /// (from 0) and attends only itself (segment starts), and its first token is never a label
+    /// (the previous example's last token must not predict it), so the loss equals the
+    /// unpacked batch's.
+    static func packedBatch(_ examples: [LMExample], padId: Int32, capacity: Int)
+        -> (ids: [Int32], labels: [Int32], positions: [Int32], starts: [Int32], batch: Int, sequence: Int) {
+        var rows: [[Int]] = [], fill: [Int] = []
+        for i in examples.indices.sorted(by: { examples[$0].ids.count != examples[$1].ids.count ? examples[$0].ids.count > examples[$1].ids.count : $0 < $1 }) {
+            let n = examples[i].ids.count
+            if let r = fill.firstIndex(where: { $0 + n <= capacity }) { rows[r].append(i); fill[r] += n } else { rows.append([i]); fill.append(n) }
+        }
+        let sequence = fill.max() ?? 1
+        var ids = [Int32](repeating: padId, count: rows.count * sequence)
+        var labels = [Int32](repeating: LMData.ignore, count: ids.count)
+        var positions = [Int32](repeating: 0, count: ids.count), starts = [Int32](repeating: 0, count: ids.count)
+        for (r, members) in rows.enumerated() {
+            var t = 0
+            for i in members {
+                let e = examples[i], start = t
+                for (k, id) in e.ids.enumerated() {
+                    let at = r * sequence + t
+                    ids[at] = id
+                    labels[at] = k == 0 ? LMData.ignore : e.labels[k]
+                    positions[at] = Int32(k)
+                    starts[at] = Int32(start)
+                    t += 1
+                }
+            }
+            // Padding after the last example: its own segment, attending nothing real.
+            for p in t..<sequence { positions[r * sequence + p] = Int32(p - t); starts[r * sequence + p] = Int32(t) }
+        }
+        return (ids, labels, positions, starts, rows.count, sequence)
     }
 
     static func paddedBatch(_ examples: [LMExample], padId: Int32) -> (ids: [Int32], labels: [Int32], batch: Int, sequence: Int) {

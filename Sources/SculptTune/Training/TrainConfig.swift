@@ -66,6 +66,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var groupByLength: Bool = false
     /// causal-lm: recompute each layer in the backward pass instead of keeping its activations.
     public var checkpointActivations: Bool = false
+    /// causal-lm: pack each micro-batch's examples into rows of up to `max-length` tokens,
+    /// attention kept inside each example.
+    public var packing: Bool = false
     public var density: Double = 0.01
     /// sparse: steps of LT-SFT's first (full) phase, as a fraction of the sparse phase's steps.
     public var sparseFullFraction: Double = 0.34
@@ -122,7 +125,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case logEvery = "log-every", evalBatchSize = "eval-batch-size", threads, pooling, headInit = "head-init", maxLength = "max-length"
         case width, depth, stages, augmentFlip = "augment-flip", textField = "text-field", labelField = "label-field", loraRank = "lora-rank"
         case loraAlpha = "lora-alpha", loraDropout = "lora-dropout", loraTargets = "lora-targets", loraRslora = "lora-rslora", density
-        case objective, trainOn = "train-on", groupByLength = "group-by-length", checkpointActivations = "checkpoint-activations"
+        case objective, trainOn = "train-on", groupByLength = "group-by-length", checkpointActivations = "checkpoint-activations", packing
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
         case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
@@ -149,7 +152,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         loraDropout = try get(.loraDropout, d.loraDropout); loraTargets = try c.decodeIfPresent(String.self, forKey: .loraTargets)
         loraRslora = try get(.loraRslora, d.loraRslora); objective = try c.decodeIfPresent(String.self, forKey: .objective)
         trainOn = try get(.trainOn, d.trainOn); groupByLength = try get(.groupByLength, d.groupByLength)
-        checkpointActivations = try get(.checkpointActivations, d.checkpointActivations); density = try get(.density, d.density)
+        checkpointActivations = try get(.checkpointActivations, d.checkpointActivations); packing = try get(.packing, d.packing); density = try get(.density, d.density)
         sparseFullFraction = try get(.sparseFullFraction, d.sparseFullFraction)
         sparseLr = try c.decodeIfPresent(Double.self, forKey: .sparseLr)
         s2ftHeadDensity = try c.decodeIfPresent(Double.self, forKey: .s2ftHeadDensity)
@@ -226,6 +229,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if distillFrom != nil && method != "elastic" { try fail("--distill-from applies to --method elastic, got \"\(method)\"") }
         if masks != nil && method != "full" { try fail("--masks applies to --method full, got \"\(method)\"") }
         _ = try choice(trainOn, of: "train-on", as: TrainOn.self)
+        if (packing || groupByLength || checkpointActivations) && !isDecoderModel {
+            try fail("--packing, --group-by-length and --checkpoint-activations apply to decoder models; \(model) is not one")
+        }
         if let o = objective, !["classification", "causal-lm"].contains(o) { try fail("--objective must be classification or causal-lm, got \"\(o)\"") }
         _ = try FineTuneMethod(config: self)
     }
