@@ -59,4 +59,40 @@ final class KillResumeTests: XCTestCase {
         let b = try Data(contentsOf: killedDir.appendingPathComponent("final/model.safetensors"))
         XCTAssertEqual(a, b, "resumed weights differ from the uninterrupted run")
     }
+
+    /// The same for a decoder's chat SFT (LoRA with dropout, so the adapters' generators are
+    /// part of what must resume): a SIGKILLed `sculpt train` resumed ends with the same adapter.
+    func testDecoderSFTKilledThenResumedIsBitIdentical() throws {
+        let binary = try sculptBinary()
+        let dir = temporaryDirectory()
+        let model = try TinyDecoder.write(to: dir.appendingPathComponent("tiny"))
+        let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 2000)
+        let common = ["--model", model.path, "--data", data.path, "--method", "lora", "--lora-dropout", "0.1", "--epochs", "2",
+                      "--batch-size", "4", "--lr", "0.003", "--seed", "2", "--checkpoint-every", "5", "--threads", "1",
+                      "--val-fraction", "0", "--log-every", "1", "--group-by-length"]
+        let fullDir = dir.appendingPathComponent("full"), killedDir = dir.appendingPathComponent("killed")
+        let full = try train(binary, common + ["--out", fullDir.path])
+        full.waitUntilExit()
+        XCTAssertEqual(full.terminationStatus, 0)
+
+        let victim = try train(binary, common + ["--out", killedDir.path])
+        let ckpt = RunDirectory(killedDir).lastCheckpoint
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let steps = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
+            if FileManager.default.fileExists(atPath: ckpt.path), steps >= 12 { break }
+            usleep(2_000)
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+        XCTAssertLessThan(MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0, 1000, "killed before the end (1000 steps)")
+
+        let resumed = try train(binary, ["--resume", killedDir.path])
+        resumed.waitUntilExit()
+        XCTAssertEqual(resumed.terminationStatus, 0)
+        let a = try Data(contentsOf: fullDir.appendingPathComponent("final/adapter_model.safetensors"))
+        let b = try Data(contentsOf: killedDir.appendingPathComponent("final/adapter_model.safetensors"))
+        XCTAssertEqual(a, b, "resumed adapter differs from the uninterrupted run")
+    }
 }
