@@ -72,14 +72,7 @@ public enum ModelBenchmark {
         case .s2ft(let d, let sides):
             _ = applyS2FT(S2FTPlan.choose(for: model, density: d, seed: seed, trainInputSide: sides.trainsInputSide), to: model)
         case .sparse(let d):
-            var support = SparseDiff()
-            for (n, p) in model.namedParameters() where n.hasPrefix("encoder.") {
-                let count = p.value.count, k = max(1, Int(d * Double(count)))
-                var picked = Set<Int64>()
-                while picked.count < k { picked.insert(Int64(rng.next() % UInt64(count))) }
-                support.parts[n] = SparseDiff.Part(shape: p.value.shape, indices: picked.sorted(), values: [Float](repeating: 0, count: k))
-            }
-            optimizer.updateMasks = support.prepareSparseTraining(model)
+            optimizer.updateMasks = randomSupport(of: model, density: d, rng: &rng) { $0.hasPrefix("encoder.") }.prepareSparseTraining(model)
         }
         let params = model.trainableParameters().map { ($0.name, $0.parameter) } + head.namedParameters().map { ("head." + $0.name, $0.parameter) }
         if train { model.train() } else { model.eval() }
@@ -97,6 +90,19 @@ public enum ModelBenchmark {
         return ModelBenchmarkResult(mode: train ? "train" : "infer", batch: batch, seq: sequence, threads: threads,
                                     secondsPerStep: times[times.count / 2], steps: times.count, method: method.name, cpuSecondsPerStep: cpuTimes[cpuTimes.count / 2],
                                     trainableParameters: params.reduce(0) { $0 + $1.1.value.count })
+    }
+
+    /// A random support of `density` of the entries of each parameter `candidate` accepts (LT-SFT's
+    /// second phase, for timing).
+    static func randomSupport(of model: any Module, density d: Double, rng: inout SeededRNG, where candidate: (String) -> Bool) -> SparseDiff {
+        var support = SparseDiff()
+        for (n, p) in model.namedParameters() where candidate(n) {
+            let count = p.value.count, k = max(1, Int(d * Double(count)))
+            var picked = Set<Int64>()
+            while picked.count < k { picked.insert(Int64(rng.next() % UInt64(count))) }
+            support.parts[n] = SparseDiff.Part(shape: p.value.shape, indices: picked.sorted(), values: [Float](repeating: 0, count: k))
+        }
+        return support
     }
 
     /// Median wall and process-CPU seconds of `step` after `warmup` untimed runs, timed until
@@ -151,20 +157,13 @@ public enum ModelBenchmark {
         case .full: break
         case .bitfit:
             model.setTrainable(false)
-            model.setTrainable(true) { $0.hasSuffix(".bias") || $0.hasSuffix("norm.weight") }
+            model.setTrainable(true, where: DecoderLM.isBitFitParameter)
         case .lora(let r):
             try applyLoRA(to: model, targetModules: .names(["q_proj", "v_proj"]), rank: r, alpha: Float(2 * r), dropout: 0.05, rng: &rng)
         case .s2ft(let d, let sides):
             _ = applyS2FT(S2FTPlan.choose(forDecoder: model, density: d, seed: seed, trainInputSide: sides.trainsInputSide), to: model)
         case .sparse(let d):
-            var support = SparseDiff()
-            for (n, p) in model.namedParameters() where n.hasPrefix("model.layers.") {
-                let count = p.value.count, k = max(1, Int(d * Double(count)))
-                var picked = Set<Int64>()
-                while picked.count < k { picked.insert(Int64(rng.next() % UInt64(count))) }
-                support.parts[n] = SparseDiff.Part(shape: p.value.shape, indices: picked.sorted(), values: [Float](repeating: 0, count: k))
-            }
-            optimizer.updateMasks = support.prepareSparseTraining(model)
+            optimizer.updateMasks = randomSupport(of: model, density: d, rng: &rng, where: DecoderLM.isSparseCandidate).prepareSparseTraining(model)
         }
         let params = model.trainableParameters()
         model.train()

@@ -144,18 +144,19 @@ public final class S2FTSession: S2FTFolding {
         for (i, layer) in model.encoder.layers.enumerated() {
             let sa = layer.attention.selfAttention
             for l in [sa.query, sa.key, sa.value, layer.attention.output.dense, layer.intermediate.dense, layer.output.dense] { l.foldWeight() }
-            layer.permuteHeads(inverse(headOrders[i]))
-            layer.permuteChannels(inverse(channelOrders[i]))
+            layer.permuteHeads(inversePermutation(headOrders[i]))
+            layer.permuteChannels(inversePermutation(channelOrders[i]))
         }
         for (n, p) in model.namedParameters() { p.requiresGrad = previouslyTrainable[n] ?? p.requiresGrad }
         folded = true
     }
+}
 
-    private func inverse(_ order: [Int]) -> [Int] {
-        var inv = [Int](repeating: 0, count: order.count)
-        for (p, o) in order.enumerated() { inv[o] = p }
-        return inv
-    }
+/// The permutation that undoes `order` (inverse[order[p]] = p).
+func inversePermutation(_ order: [Int]) -> [Int] {
+    var inv = [Int](repeating: 0, count: order.count)
+    for (p, o) in order.enumerated() { inv[o] = p }
+    return inv
 }
 
 /// Permutes the plan's heads and channels to the front of each layer, splits the affected

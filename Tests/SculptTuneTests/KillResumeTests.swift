@@ -26,6 +26,23 @@ final class KillResumeTests: XCTestCase {
         return p
     }
 
+    /// Starts a run in `dir`, SIGKILLs it once a checkpoint exists and `afterStep` steps are
+    /// logged, and returns the step it had reached.
+    func killMidRun(_ binary: URL, _ args: [String], in dir: URL, afterStep: Int) throws -> Int {
+        let victim = try train(binary, args + ["--out", dir.path])
+        let ckpt = RunDirectory(dir).lastCheckpoint
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let steps = MetricsLog.read(RunDirectory(dir).metrics).last?.step ?? 0
+            if FileManager.default.fileExists(atPath: ckpt.path), steps >= afterStep { break }
+            usleep(2_000)
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
+        return MetricsLog.read(RunDirectory(dir).metrics).last?.step ?? 0
+    }
+
     func testSIGKILLMidEpochThenResumeIsBitIdentical() throws {
         let binary = try sculptBinary()
         let dir = temporaryDirectory()
@@ -37,19 +54,8 @@ final class KillResumeTests: XCTestCase {
         full.waitUntilExit()
         XCTAssertEqual(full.terminationStatus, 0)
 
-        let victim = try train(binary, common + ["--out", killedDir.path])
         // Kill once a checkpoint exists and the run is some steps past it, in the first epoch.
-        let ckpt = RunDirectory(killedDir).lastCheckpoint
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let steps = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
-            if FileManager.default.fileExists(atPath: ckpt.path), steps >= 17 { break }
-            usleep(2_000)
-        }
-        kill(victim.processIdentifier, SIGKILL)
-        victim.waitUntilExit()
-        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
-        let killedAt = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
+        let killedAt = try killMidRun(binary, common, in: killedDir, afterStep: 17)
         XCTAssertLessThan(killedAt, 113, "killed mid-epoch 1 (113 steps per epoch)")
 
         let resumed = try train(binary, ["--resume", killedDir.path])
@@ -75,18 +81,7 @@ final class KillResumeTests: XCTestCase {
         full.waitUntilExit()
         XCTAssertEqual(full.terminationStatus, 0)
 
-        let victim = try train(binary, common + ["--out", killedDir.path])
-        let ckpt = RunDirectory(killedDir).lastCheckpoint
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let steps = MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0
-            if FileManager.default.fileExists(atPath: ckpt.path), steps >= 12 { break }
-            usleep(2_000)
-        }
-        kill(victim.processIdentifier, SIGKILL)
-        victim.waitUntilExit()
-        XCTAssertEqual(victim.terminationReason, .uncaughtSignal, "the run finished before it could be killed")
-        XCTAssertLessThan(MetricsLog.read(RunDirectory(killedDir).metrics).last?.step ?? 0, 1000, "killed before the end (1000 steps)")
+        XCTAssertLessThan(try killMidRun(binary, common, in: killedDir, afterStep: 12), 1000, "killed before the end (1000 steps)")
 
         let resumed = try train(binary, ["--resume", killedDir.path])
         resumed.waitUntilExit()

@@ -223,6 +223,14 @@ public final class DecoderLM: Module {
         return model.norm(x)
     }
 
+    /// BitFit's parameters: biases where the model has them (Qwen2's q/k/v) and every RMSNorm
+    /// weight — LLaMA-style decoders have no biases, so BitFit there trains the norms' scales.
+    public static func isBitFitParameter(_ name: String) -> Bool { name.hasSuffix(".bias") || name.hasSuffix("norm.weight") }
+
+    /// What sparse fine-tuning may select: the layers and the final norm; the embedding and the
+    /// LM head are left out (a dense vocabulary-sized gradient every sparse step).
+    public static func isSparseCandidate(_ name: String) -> Bool { name.hasPrefix("model.layers.") || name == "model.norm.weight" }
+
     /// The LM head's weight [vocab, hidden]: `lm_head`, or the embedding matrix when tied.
     public var headWeight: Variable { lmHead?.weight ?? model.embedTokens.weight }
 

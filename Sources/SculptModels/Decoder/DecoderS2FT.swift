@@ -42,9 +42,7 @@ public final class DecoderS2FTSession: S2FTFolding {
         for (layer, order) in zip(model.model.layers, channelOrders) {
             let a = layer.selfAttention, m = layer.mlp
             for l in [a.qProj, a.oProj, m.gateProj, m.upProj, m.downProj] { l.foldWeight() }
-            var inverse = [Int](repeating: 0, count: order.count)
-            for (p, o) in order.enumerated() { inverse[o] = p }
-            m.permuteChannels(inverse)
+            m.permuteChannels(inversePermutation(order))
         }
         for (n, p) in model.namedParameters() { p.requiresGrad = previouslyTrainable[n] ?? p.requiresGrad }
         folded = true

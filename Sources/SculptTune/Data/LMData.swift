@@ -23,7 +23,8 @@ public struct LMExample: Sendable, Equatable {
     /// The 1-based line of the file it came from.
     public var line: Int
 
-    public var targetCount: Int { labels.reduce(0) { $0 + ($1 == LMData.ignore ? 0 : 1) } }
+    /// Target tokens the loss counts: position 0 is never predicted (nothing comes before it).
+    public var predictedCount: Int { labels.dropFirst().reduce(0) { $0 + ($1 == LMData.ignore ? 0 : 1) } }
 }
 
 /// Causal-LM data read from JSONL: one of `{"messages":[{"role","content"},…]}` (rendered by
@@ -85,10 +86,9 @@ public struct LMData: Sendable {
                 truncated += 1
                 example.ids = Array(example.ids.prefix(maxLength))
                 example.labels = Array(example.labels.prefix(maxLength))
-                // Position 0 is never predicted (nothing comes before it).
-                if example.labels.dropFirst().allSatisfy({ $0 == ignore }) { dropped += 1; continue }
+                if example.predictedCount == 0 { dropped += 1; continue }
             }
-            guard example.labels.dropFirst().contains(where: { $0 != ignore }) else { throw fail("no token to learn (the example is a single token)") }
+            guard example.predictedCount > 0 else { throw fail("no token to learn (the example is a single token)") }
             examples.append(example)
         }
         guard !examples.isEmpty else { throw TuneError("\(url.path): no examples left to train on (every one lost its target to --max-length \(maxLength))") }

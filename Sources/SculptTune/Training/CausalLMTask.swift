@@ -72,9 +72,7 @@ final class CausalLMTask: TrainingTask {
     }
 
     /// Target tokens the loss averages over (position 0 predicts nothing).
-    func lossUnits(_ indices: [Int]) -> Int { indices.reduce(0) { $0 + Self.predicted(train[$1]) } }
-
-    static func predicted(_ e: LMExample) -> Int { e.labels.dropFirst().reduce(0) { $0 + ($1 == LMData.ignore ? 0 : 1) } }
+    func lossUnits(_ indices: [Int]) -> Int { indices.reduce(0) { $0 + train[$1].predictedCount } }
 
     func accumulate(_ indices: [Int], weight: Float, step: Int) -> Double {
         let loss = Self.loss(decoder, indices.map { train[$0] }, padId: padId, packInto: c.packing ? c.maxLength : nil)
@@ -164,7 +162,7 @@ final class CausalLMTask: TrainingTask {
         withoutGradients {
             for start in stride(from: 0, to: order.count, by: max(1, batchSize)) {
                 let part = order[start..<min(order.count, start + batchSize)].map { examples[$0] }
-                let n = part.reduce(0) { $0 + predicted($1) }
+                let n = part.reduce(0) { $0 + $1.predictedCount }
                 sum += Double(loss(decoder, part, padId: padId).value.scalar) * Double(n)
                 count += n
             }
@@ -182,15 +180,8 @@ final class CausalLMTask: TrainingTask {
     }
     var headPrefix: String? { nil }
 
-    /// Biases where the model has them (Qwen2's q/k/v), and every RMSNorm weight: LLaMA-style
-    /// decoders have no biases, so BitFit there trains the norms' scales.
-    func isBitFitParameter(_ name: String) -> Bool { name.hasSuffix(".bias") || Self.isNormWeight(name) }
-
-    static func isNormWeight(_ name: String) -> Bool { name.hasSuffix("norm.weight") }
-
-    /// Every weight matrix and norm of the layers; the embedding and the LM head are left out
-    /// (a dense vocabulary-sized gradient every sparse step).
-    func isSparseCandidate(_ name: String) -> Bool { name.hasPrefix("model.layers.") || name == "model.norm.weight" }
+    func isBitFitParameter(_ name: String) -> Bool { DecoderLM.isBitFitParameter(name) }
+    func isSparseCandidate(_ name: String) -> Bool { DecoderLM.isSparseCandidate(name) }
 
     func saveFinal(_ weights: ClassifierStore.StoredWeights, baseModel: String, to dir: URL) throws {
         switch weights {
