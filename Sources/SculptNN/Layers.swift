@@ -134,10 +134,17 @@ public final class Embedding: Module {
         self.init(weight: Tensor.randomNormal([count, dimension], using: &rng))
     }
 
+    /// Elastic width: the leading `activeDimension` features of each vector.
+    public var activeDimension: Int?
+
     public var localParameters: [(String, Variable)] { [("weight", weight)] }
 
     /// Vectors for `ids` laid out with `shape`; the result has shape `shape + [dimension]`.
-    public func callAsFunction(_ ids: [Int32], shape: [Int]) -> Variable { embedding(weight, ids: ids, shape: shape, paddingIndex: paddingIndex) }
+    public func callAsFunction(_ ids: [Int32], shape: [Int]) -> Variable {
+        let v = embedding(weight, ids: ids, shape: shape, paddingIndex: paddingIndex)
+        if let n = activeDimension, n < weight.value.shape[1] { return v.slice(axis: shape.count, 0..<n) }
+        return v
+    }
 }
 
 /// Layer normalisation over the last dimension.
@@ -168,8 +175,14 @@ public final class RMSNorm: Layer {
         self.eps = eps
     }
 
+    /// Elastic width: normalise the leading `activeDimension` features with those weights.
+    public var activeDimension: Int?
+
     public var localParameters: [(String, Variable)] { [("weight", weight)] }
-    public func callAsFunction(_ x: Variable) -> Variable { rmsNorm(x, weight: weight, eps: eps) }
+    public func callAsFunction(_ x: Variable) -> Variable {
+        if let n = activeDimension, n < weight.value.count { return rmsNorm(x, weight: weight.slice(axis: 0, 0..<n), eps: eps) }
+        return rmsNorm(x, weight: weight, eps: eps)
+    }
 }
 
 /// 2-D convolution over NCHW input, weight [out, in, kh, kw].

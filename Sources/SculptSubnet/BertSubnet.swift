@@ -20,13 +20,6 @@ public struct BertSubnet: Codable, Sendable, Equatable, Hashable, CompactJSON {
 
 }
 
-/// A sub-network description that does not fit the search space, naming the field.
-public struct SubnetError: Error, CustomStringConvertible, Equatable {
-    public let field: String
-    public let message: String
-    public var description: String { "sub-network field \"\(field)\": \(message)" }
-}
-
 /// The elastic dimensions of a BERT super-network and their choices.
 public struct BertSearchSpace: Codable, Sendable, Equatable {
     public var maxLayers: Int

@@ -1,4 +1,5 @@
 import Foundation
+import SculptModels
 import SculptCore
 import SculptNN
 import SculptTune

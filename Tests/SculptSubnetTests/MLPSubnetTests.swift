@@ -1,4 +1,5 @@
 import XCTest
+import SculptModels
 import SculptCore
 import SculptNN
 import SculptTune

@@ -16,6 +16,8 @@ public final class DecoderAttention: Module {
     public let qProj: Linear, kProj: Linear, vProj: Linear, oProj: Linear
     public let qNorm: RMSNorm?, kNorm: RMSNorm?
     public let heads: Int, kvHeads: Int, headDim: Int
+    /// Key-value heads a sub-network keeps (the leading groups; nil: all).
+    public internal(set) var activeKVHeads: Int?
 
     init(_ c: DecoderConfig, rng: inout WeightInitializer) {
         let std = Float(c.initializerRange)
@@ -39,8 +41,9 @@ public final class DecoderAttention: Module {
     }
 
     /// x [B·S, hidden] → [B·S, hidden].
-    func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?) -> Variable {
+    func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?, recorder: DecoderLayerRecorder? = nil) -> Variable {
         let rows = step.batch * step.sequence
+        let kvHeads = activeKVHeads ?? self.kvHeads, heads = kvHeads * (self.heads / self.kvHeads)
         var q = qProj(x), k = kProj(x)
         let v = vProj(x)
         if let n = qNorm { q = n(q.reshaped([rows * heads, headDim])).reshaped([rows, heads * headDim]) }
@@ -55,6 +58,7 @@ public final class DecoderAttention: Module {
             let shape = GroupedAttentionShape(batch: step.batch, sequence: step.sequence, heads: heads, kvHeads: kvHeads, headDim: headDim)
             context = causalAttention(q: q, k: k, v: v, shape: shape, keyMask: step.keyMask, segmentStarts: step.segmentStarts)
         }
+        recorder?.recordContext(context.value, headDim: headDim)
         return oProj(context)
     }
 }
@@ -85,6 +89,8 @@ public final class DecoderLayer: Module {
     public let selfAttention: DecoderAttention
     public let mlp: DecoderMLP
     public let inputLayernorm: RMSNorm, postAttentionLayernorm: RMSNorm
+    /// Set while importance is measured: the forward pass records activations into it.
+    var recorder: DecoderLayerRecorder?
 
     init(_ c: DecoderConfig, rng: inout WeightInitializer) {
         selfAttention = DecoderAttention(c, rng: &rng)
@@ -98,6 +104,7 @@ public final class DecoderLayer: Module {
     }
 
     func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?) -> Variable {
+        if let r = recorder { return recorded(x, step: step, cache: cache, into: r) }
         let h = x + selfAttention(inputLayernorm(x), step: step, cache: cache)
         return h + mlp(postAttentionLayernorm(h))
     }
@@ -158,6 +165,7 @@ public final class DecoderLM: Module {
     /// nil when the head is tied to `model.embed_tokens`.
     public let lmHead: Linear?
     private var rotaryCache: (frequencyLength: Int, table: RotaryTable)?
+    var activeSubnetStorage: DecoderSubnet?
     /// While training, keep only each layer's input for the backward pass and recompute the
     /// layer there (activation checkpointing: about one more forward pass for much less memory).
     public var checkpointActivations = false
@@ -213,7 +221,7 @@ public final class DecoderLM: Module {
         let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1),
                                segmentStarts: segmentStarts)
         var x = model.embedTokens(ids, shape: [batch * sequence])
-        for (i, layer) in model.layers.enumerated() {
+        for (i, layer) in runningLayers.enumerated() {
             if checkpointActivations && training && caches == nil {
                 x = layer.checkpointed(x, step: step)
             } else {
@@ -232,17 +240,22 @@ public final class DecoderLM: Module {
     public static func isSparseCandidate(_ name: String) -> Bool { name.hasPrefix("model.layers.") || name == "model.norm.weight" }
 
     /// The LM head's weight [vocab, hidden]: `lm_head`, or the embedding matrix when tied.
-    public var headWeight: Variable { lmHead?.weight ?? model.embedTokens.weight }
+    /// With a sub-network active, its leading hidden columns.
+    public var headWeight: Variable {
+        let w = lmHead?.weight ?? model.embedTokens.weight
+        guard let h = activeSubnetStorage?.hidden, h < config.hiddenSize else { return w }
+        return w.slice(axis: 1, 0..<h)
+    }
 
     /// Logits [rows, vocab] of hidden states [rows, hidden].
     public func logits(_ hidden: Variable) -> Variable {
         if let h = lmHead { return h(hidden) }
-        return matmul(hidden, model.embedTokens.weight, transposeB: true)
+        return matmul(hidden, headWeight, transposeB: true)
     }
 
-    /// One KV cache per layer for `batch` sequences of up to `capacity` tokens.
+    /// One KV cache per running layer for `batch` sequences of up to `capacity` tokens.
     public func makeCaches(batch: Int, capacity: Int) -> [KVCache] {
-        model.layers.map { _ in KVCache(batch: batch, kvHeads: config.numKeyValueHeads, headDim: config.headDim, capacity: capacity) }
+        runningLayers.map { KVCache(batch: batch, kvHeads: $0.selfAttention.activeKVHeads ?? config.numKeyValueHeads, headDim: config.headDim, capacity: capacity) }
     }
 }
 
