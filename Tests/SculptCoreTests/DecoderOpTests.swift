@@ -153,3 +153,30 @@ final class LMCrossEntropyTwinTests: XCTestCase {
         }
     }
 }
+
+/// The chunked LM-head distillation against klDivergence on full logits, on odd sizes, a
+/// teacher of another width, and rows left out.
+final class LMDistillationTwinTests: XCTestCase {
+    func testChunkedEqualsFullLogits() {
+        var rng = SeededRNG(seed: 12)
+        func randn(_ shape: [Int]) -> Tensor { Tensor.randomNormal(shape, std: 1, using: &rng) }
+        for (rows, h, ht, vocab, chunk, t) in [(13, 19, 7, 37, 4, Float(1)), (5, 33, 33, 101, 160, 2), (9, 8, 12, 17, 1, 0.7)] {
+            let hv = Variable(randn([rows, h]), requiresGrad: true), wv = Variable(randn([vocab, h]), requiresGrad: true)
+            let th = randn([rows, ht]), tw = randn([vocab, ht])
+            let counted = (0..<rows).map { $0 % 3 != 1 }
+            let fast = lmDistillation(hidden: hv, weight: wv, teacherHidden: th, teacherWeight: tw, counted: counted, temperature: t, chunkRows: chunk)
+            fast.backward()
+            let (gh, gw) = (hv.grad!, wv.grad!)
+            hv.zeroGrad(); wv.zeroGrad()
+            let keep = (0..<rows).filter { counted[$0] }.map(Int32.init)
+            let student = matmul(hv, wv, transposeB: true).indexSelect(axis: 0, keep)
+            let teacher = Variable(Tensor.matmul(th, tw, transposeB: true).indexSelect(axis: 0, keep))
+            let plain = klDivergence(student: student, teacher: teacher, temperature: t)
+            plain.backward()
+            XCTAssertEqual(fast.value.scalar, plain.value.scalar, accuracy: 1e-4)
+            XCTAssertGreaterThan(fast.value.scalar, 0.1)
+            XCTAssertLessThan(gh.maxAbsDifference(hv.grad!), 1e-5)
+            XCTAssertLessThan(gw.maxAbsDifference(wv.grad!), 1e-5)
+        }
+    }
+}

@@ -134,6 +134,11 @@ final class GradientCheckTests: XCTestCase {
         let lmLabels: [Int32] = [3, -100, -100, -100, 0, 10, 5]
         check("lmCrossEntropy", [randn([7, 6]), randn([11, 6])], eps: 1e-2) { lmCrossEntropy(hidden: $0[0], weight: $0[1], labels: lmLabels, chunkRows: 2) }
         check("klDivergence", [randn([3, 5]), randn([3, 5])]) { klDivergence(student: $0[0], teacher: $0[1], temperature: 2) }
+        let teacherHidden = randn([7, 4]), teacherWeight = randn([11, 4])
+        let flags = lmLabels.map { $0 != -100 }
+        check("lmDistillation", [randn([7, 6]), randn([11, 6])], eps: 1e-2) {
+            lmDistillation(hidden: $0[0], weight: $0[1], teacherHidden: teacherHidden, teacherWeight: teacherWeight, counted: flags, temperature: 1.5, chunkRows: 2)
+        }
     }
 
     func testMaskingAndDropout() {

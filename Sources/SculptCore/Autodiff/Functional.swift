@@ -279,6 +279,24 @@ public func lmCrossEntropy(hidden: Variable, weight: Variable, labels: [Int32], 
                     op: .lmCrossEntropy(labels: labels, ignoreIndex: ignoreIndex, counted: counted, chunkRows: chunkRows), inputs: [flat, weight])
 }
 
+/// Logit distillation through LM heads: the mean over rows with `counted` of
+/// T²·KL(softmax(teacher/T) ‖ softmax(student/T)), where student logits are hidden [R, H] ·
+/// weightᵀ and teacher logits teacherHidden [R, Ht] · teacherWeightᵀ, computed in chunks of
+/// rows (`LMDistillation`) so no [R, V] logits are held. The teacher gets no gradient. Equal to
+/// `klDivergence(student: matmul(hidden, weight, transposeB: true), teacher: …)` on the counted rows.
+public func lmDistillation(hidden: Variable, weight: Variable, teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool]? = nil,
+                           temperature: Float = 1, chunkRows: Int = LMCrossEntropy.defaultChunkRows) -> Variable {
+    let h = weight.value.shape.last ?? 1
+    let flat = hidden.reshaped([hidden.value.count / max(h, 1), h])
+    let th = teacherHidden.reshaped([teacherHidden.count / max(teacherWeight.shape.last ?? 1, 1), teacherWeight.shape.last ?? 1])
+    let flags = counted ?? [Bool](repeating: true, count: flat.value.shape[0])
+    let (sum, n) = LMDistillation.forward(hidden: flat.value, weight: weight.value, teacherHidden: th, teacherWeight: teacherWeight,
+                                          counted: flags, temperature: temperature, chunkRows: chunkRows)
+    return Variable(Tensor(scalar: n == 0 ? 0 : Float(sum / Double(n))),
+                    op: .lmDistillation(teacherHidden: th, teacherWeight: teacherWeight, counted: flags, rows: n, temperature: temperature, chunkRows: chunkRows),
+                    inputs: [flat, weight])
+}
+
 /// Activation checkpointing: `f(x)` without keeping the tensors inside `f` for the backward
 /// pass, which runs `f` again on x and back-propagates through that run. `parameters` are the
 /// trainable variables `f` uses (their gradients accumulate as usual); `f` must compute the

@@ -27,6 +27,8 @@ enum Op {
     case layerNorm(mean: Tensor, rstd: Tensor, affine: Bool)
     case crossEntropy(logProbs: Tensor, labels: [Int32], ignoreIndex: Int32, counted: Int)
     case lmCrossEntropy(labels: [Int32], ignoreIndex: Int32, counted: Int, chunkRows: Int)
+    /// Inputs [hidden, weight]; the teacher's tensors are constants.
+    case lmDistillation(teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool], rows: Int, temperature: Float, chunkRows: Int)
     /// Activation checkpointing: inputs [x, parameters…]; the backward pass runs `recompute`.
     case checkpoint(recompute: (Variable) -> Variable)
     case klDivergence(temperature: Float, studentLogProbs: Tensor, teacherLogProbs: Tensor)
@@ -70,6 +72,7 @@ enum Op {
         case .layerNorm: return "layerNorm"
         case .crossEntropy: return "crossEntropy"
         case .lmCrossEntropy: return "lmCrossEntropy"
+        case .lmDistillation: return "lmDistillation"
         case .checkpoint: return "checkpoint"
         case .klDivergence: return "klDivergence"
         case .scaleByMask: return "scaleByMask"
@@ -291,6 +294,12 @@ enum Gradients {
         case .lmCrossEntropy(let labels, let ignoreIndex, let counted, let chunkRows):
             let (dh, dw) = LMCrossEntropy.backward(hidden: inputs[0].value, weight: inputs[1].value, labels: labels, ignoreIndex: ignoreIndex,
                                                    chunkRows: chunkRows, scale: g.scalar / Float(max(counted, 1)),
+                                                   wantHidden: inputs[0].requiresGrad, wantWeight: inputs[1].requiresGrad)
+            return [dh, dw]
+
+        case .lmDistillation(let th, let tw, let counted, let rows, let t, let chunkRows):
+            let (dh, dw) = LMDistillation.backward(hidden: inputs[0].value, weight: inputs[1].value, teacherHidden: th, teacherWeight: tw,
+                                                   counted: counted, temperature: t, chunkRows: chunkRows, scale: g.scalar / Float(max(rows, 1)),
                                                    wantHidden: inputs[0].requiresGrad, wantWeight: inputs[1].requiresGrad)
             return [dh, dw]
 

@@ -94,3 +94,86 @@ public enum LMCrossEntropy {
         while i < n { x[i] *= s; i += 1 }
     }
 }
+
+/// Logit distillation through two LM heads, in chunks of rows as `LMCrossEntropy`: the
+/// student's logits hidden [R, H] · weightᵀ and the teacher's teacherHidden [R, Ht] ·
+/// teacherWeightᵀ (both [R, V]) exist only `chunkRows` × V at a time. The loss of a row is
+/// T² · KL(softmax(t/T) ‖ softmax(s/T)) (Hinton; PyTorch's `kl_div(..., log_target=True)`);
+/// rows with `counted[r] == false` count for nothing.
+public enum LMDistillation {
+    /// Σ over counted rows of the row loss, and the number of counted rows.
+    public static func forward(hidden: Tensor, weight: Tensor, teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool],
+                               temperature: Float, chunkRows: Int) -> (sum: Double, counted: Int) {
+        var total = 0.0, n = 0
+        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows) { start, m, sLog, tLog, vocab in
+            for r in 0..<m where counted[start + r] {
+                let s = sLog + r * vocab, t = tLog + r * vocab
+                var row = 0.0
+                for j in 0..<vocab { let lt = t[j]; row += Double(Foundation.exp(lt)) * Double(lt - s[j]) }
+                total += row * Double(temperature * temperature)
+                n += 1
+            }
+        }
+        return (total, n)
+    }
+
+    /// Gradients of `scale` × Σ row loss with respect to the student's hidden states and head
+    /// weight: T · (softmax(s/T) − softmax(t/T)) per logit.
+    public static func backward(hidden: Tensor, weight: Tensor, teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool],
+                                temperature: Float, chunkRows: Int, scale: Float,
+                                wantHidden: Bool, wantWeight: Bool) -> (hidden: Tensor?, weight: Tensor?) {
+        let h = weight.shape[1]
+        let dHidden = wantHidden ? Tensor.zeros(hidden.shape) : nil
+        let dWeight = wantWeight ? Tensor.zeros(weight.shape) : nil
+        let pool = ExecutionContext.pool
+        let factor = scale * temperature
+        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows) { start, m, sLog, tLog, vocab in
+            for r in 0..<m {
+                let s = sLog + r * vocab, t = tLog + r * vocab
+                if !counted[start + r] { s.update(repeating: 0, count: vocab); continue }
+                for j in 0..<vocab { s[j] = factor * (Foundation.exp(s[j]) - Foundation.exp(t[j])) }
+            }
+            if let dHidden {
+                sgemm(transA: false, transB: false, m: m, n: h, k: vocab, alpha: 1, a: sLog, lda: vocab, b: weight.storage.pointer, ldb: h,
+                      beta: 0, c: dHidden.storage.pointer + start * h, ldc: h, pool: pool)
+            }
+            if let dWeight {
+                sgemm(transA: true, transB: false, m: vocab, n: h, k: m, alpha: 1, a: sLog, lda: vocab, b: hidden.storage.pointer + start * h, ldb: h,
+                      beta: 1, c: dWeight.storage.pointer, ldc: h, pool: pool)
+            }
+        }
+        return (dHidden, dWeight)
+    }
+
+    /// Runs `body(start, rows, studentLogProbs, teacherLogProbs, vocab)` for each chunk with a
+    /// counted row (log-softmax of logits / T, both [rows, vocab], writable).
+    private static func chunks(_ hidden: Tensor, _ weight: Tensor, _ teacherHidden: Tensor, _ teacherWeight: Tensor, _ counted: [Bool],
+                               _ temperature: Float, _ chunkRows: Int,
+                               _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        precondition(weight.rank == 2 && teacherWeight.rank == 2 && hidden.shape.last == weight.shape[1] && teacherHidden.shape.last == teacherWeight.shape[1],
+                     "lmDistillation: hidden \(hidden.shape) / head \(weight.shape) and teacher \(teacherHidden.shape) / \(teacherWeight.shape) do not match")
+        let h = weight.shape[1], ht = teacherWeight.shape[1], vocab = weight.shape[0]
+        precondition(teacherWeight.shape[0] == vocab, "lmDistillation: the student's vocabulary \(vocab) and the teacher's \(teacherWeight.shape[0]) differ")
+        let rows = hidden.count / max(h, 1)
+        precondition(teacherHidden.count / max(ht, 1) == rows && counted.count == rows, "lmDistillation: \(rows) student rows, \(teacherHidden.count / max(ht, 1)) teacher rows, \(counted.count) flags")
+        let chunk = max(1, chunkRows)
+        // Logits go to `scratch`, their log-softmax (not computable in place) to s and t.
+        let s = Tensor(uninitializedShape: [min(chunk, max(rows, 1)), vocab]), t = Tensor(uninitializedShape: s.shape)
+        let scratch = Tensor(uninitializedShape: s.shape)
+        let pool = ExecutionContext.pool
+        let inverseT = 1 / temperature
+        var start = 0
+        while start < rows {
+            let m = min(chunk, rows - start)
+            if !counted[start..<(start + m)].contains(true) { start += m; continue }
+            sgemm(transA: false, transB: true, m: m, n: vocab, k: h, alpha: inverseT, a: hidden.storage.pointer + start * h, lda: h,
+                  b: weight.storage.pointer, ldb: h, beta: 0, c: scratch.storage.pointer, ldc: vocab, pool: pool)
+            softmaxRows(scratch.storage.pointer, s.storage.pointer, rows: m, n: vocab, log: true, pool: pool)
+            sgemm(transA: false, transB: true, m: m, n: vocab, k: ht, alpha: inverseT, a: teacherHidden.storage.pointer + start * ht, lda: ht,
+                  b: teacherWeight.storage.pointer, ldb: ht, beta: 0, c: scratch.storage.pointer, ldc: vocab, pool: pool)
+            softmaxRows(scratch.storage.pointer, t.storage.pointer, rows: m, n: vocab, log: true, pool: pool)
+            body(start, m, s.storage.pointer, t.storage.pointer, vocab)
+            start += m
+        }
+    }
+}
