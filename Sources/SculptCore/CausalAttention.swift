@@ -157,6 +157,12 @@ public final class KVCache: @unchecked Sendable {
     /// Empties the cache (the storage is kept).
     public func reset() { length = 0 }
 
+    /// Forgets every token after the first `n` (rejected speculative tokens).
+    public func truncate(to n: Int) {
+        precondition(n >= 0 && n <= length, "KV cache: cannot truncate \(length) tokens to \(n)")
+        length = n
+    }
+
     /// Appends `steps` new tokens per sequence: k and v rows [batch·steps, kvHeads·headDim].
     public func append(k: Tensor, v: Tensor, steps: Int) {
         let kw = kvHeads * headDim

@@ -59,7 +59,8 @@ struct Train: ParsableCommand {
     @Option(help: "Elastic: temperature of the distillation to the largest sub-network.") var distillTemperature: Double?
     @Option(help: "Elastic sorted: length of the nested list the sub-networks are drawn from (default 4).") var nestedSubnets: Int?
     @Option(help: "Elastic: widths offered per dimension, as fractions of the full size (default 0.25,0.5,0.75,1).") var elasticWidths: String?
-    @Option(help: "Elastic: distill the smaller sub-networks from this trained classifier (run dir or final/) instead of the largest.") var distillFrom: String?
+    @Option(help: "Elastic: distill the smaller sub-networks from this trained classifier (run dir or final/) instead of the largest. Decoders, any method: the teacher model (run, HF dir, GGUF) whose next-token distributions the loss matches.") var distillFrom: String?
+    @Option(help: "Decoders with --distill-from: share of the loss that is the distillation, the rest the label loss (default 1).") var distillWeight: Double?
     @Option(help: "Gates: fraction of the run's steps before gates start closing.") var gatesStart: Double?
     @Option(help: "Gates: fraction of the run's steps by which the target is reached (gates fixed after).") var gatesEnd: Double?
     @Option(help: "Unit reordering before elastic fine-tuning: magnitude, taylor or none.") var importance: String?
@@ -91,7 +92,7 @@ struct Train: ParsableCommand {
         if let distillTemperature { c.distillTemperature = distillTemperature }; if let importance { c.importance = importance }
         if let targetMacs { c.targetMacs = targetMacs }; if let targetParams { c.targetParams = targetParams }
         if let initFrom { c.initFrom = initFrom }; if let masks { c.masks = masks }
-        if let distillFrom { c.distillFrom = distillFrom }; if let elasticWidths { c.elasticWidths = elasticWidths }; if let nestedSubnets { c.nestedSubnets = nestedSubnets }; if let gatesStart { c.gatesStart = gatesStart }; if let gatesEnd { c.gatesEnd = gatesEnd }
+        if let distillFrom { c.distillFrom = distillFrom }; if let distillWeight { c.distillWeight = distillWeight }; if let elasticWidths { c.elasticWidths = elasticWidths }; if let nestedSubnets { c.nestedSubnets = nestedSubnets }; if let gatesStart { c.gatesStart = gatesStart }; if let gatesEnd { c.gatesEnd = gatesEnd }
 
         let monitor = InterruptMonitor()
         let result = try SubnetTraining.run(c, resume: resume != nil, hooks: TrainHooks(progress: ProgressDisplay(), stop: monitor.flag))

@@ -16,7 +16,7 @@ final class DecoderSubnetTests: XCTestCase {
                       intermediateSize: 29, vocabSize: 53, qkvBias: true, outputBias: true, mlpBias: true, qkNorm: true, initializerRange: 0.2),
     ]
 
-    func model(_ c: DecoderConfig, seed: UInt64 = 5) -> DecoderLM {
+    static func model(_ c: DecoderConfig, seed: UInt64 = 5) -> DecoderLM {
         let m = DecoderLM(config: c, seed: seed)
         // Norm weights away from 1 so a wrong slice of them shows.
         var rng = SeededRNG(seed: seed + 1)
@@ -27,7 +27,7 @@ final class DecoderSubnetTests: XCTestCase {
         return m
     }
 
-    func ids(_ n: Int, vocab: Int, seed: UInt64) -> [Int32] {
+    static func ids(_ n: Int, vocab: Int, seed: UInt64) -> [Int32] {
         var rng = SeededRNG(seed: seed)
         return (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) }
     }
@@ -80,7 +80,7 @@ final class DecoderSubnetTests: XCTestCase {
     /// sub-networks; the extraction's config is a plain transformers one and round-trips.
     func testActivationMatchesExtraction() throws {
         for c in Self.configs {
-            let m = model(c)
+            let m = Self.model(c)
             let g = DecoderSubnet.groupSize(c)
             let subnets = [
                 DecoderSubnet.uniform(c, layers: [0, 2], heads: g, ffn: 11),
@@ -89,7 +89,7 @@ final class DecoderSubnetTests: XCTestCase {
                 DecoderSubnet.uniform(c, layers: [1], hidden: c.hiddenSize - 5),
                 DecoderSubnet(layers: [0, c.numHiddenLayers - 1], heads: [g, c.numAttentionHeads], ffn: [c.intermediateSize - 4, 9], hidden: c.hiddenSize - 3),
             ]
-            let x = ids(2 * 9, vocab: c.vocabSize, seed: 9)
+            let x = Self.ids(2 * 9, vocab: c.vocabSize, seed: 9)
             let fullLogits = logits(m, x, batch: 2)
             for s in subnets {
                 try s.validate(c)
@@ -118,10 +118,10 @@ final class DecoderSubnetTests: XCTestCase {
 
     /// Generation with KV caches runs the active sub-network as its extraction does.
     func testCachedGenerationOnSubnet() throws {
-        let c = Self.configs[0], m = model(c)
+        let c = Self.configs[0], m = Self.model(c)
         let s = DecoderSubnet(layers: [1, 3], heads: [3, 6], ffn: [20, 9], hidden: 21)
         try m.activate(s)
-        let prompts = [ids(5, vocab: c.vocabSize, seed: 1), ids(3, vocab: c.vocabSize, seed: 2)]
+        let prompts = [Self.ids(5, vocab: c.vocabSize, seed: 1), Self.ids(3, vocab: c.vocabSize, seed: 2)]
         let options = GenerationOptions(maxNewTokens: 6, stopTokenIds: [])
         let a = DecoderGenerator(model: m).generate(prompts: prompts, options: options)
         try m.activate(nil)
@@ -133,10 +133,10 @@ final class DecoderSubnetTests: XCTestCase {
     /// the highest-scored units first.
     func testReorderKeepsFunction() throws {
         for c in Self.configs {
-            let m = model(c)
-            let x = ids(11, vocab: c.vocabSize, seed: 4)
+            let m = Self.model(c)
+            let x = Self.ids(11, vocab: c.vocabSize, seed: 4)
             let before = logits(m, x)
-            let calibration = [ids(7, vocab: c.vocabSize, seed: 8), ids(12, vocab: c.vocabSize, seed: 10)]
+            let calibration = [Self.ids(7, vocab: c.vocabSize, seed: 8), Self.ids(12, vocab: c.vocabSize, seed: 10)]
             for method in DecoderImportanceMethod.allCases {
                 let imp = try m.importance(method, calibration: method == .magnitude ? [] : calibration)
                 XCTAssertEqual(imp.groups.count, c.numHiddenLayers)
@@ -162,11 +162,11 @@ final class DecoderSubnetTests: XCTestCase {
     /// With layer 0's down projection zeroed and its post-attention norm copied into the
     /// final norm, a one-layer sub-network's hidden states are exactly that MLP's input.
     func testActivationImportanceByHand() throws {
-        let c = Self.configs[0], m = model(c)
+        let c = Self.configs[0], m = Self.model(c)
         let layer = m.model.layers[0]
         layer.mlp.downProj.weight.value = Tensor.zeros(layer.mlp.downProj.weight.value.shape)
         m.model.norm.weight.value = layer.postAttentionLayernorm.weight.value
-        let x = ids(6, vocab: c.vocabSize, seed: 3)
+        let x = Self.ids(6, vocab: c.vocabSize, seed: 3)
         let imp = try m.importance(.activation, calibration: [x])
         try m.activate(DecoderSubnet.uniform(c, layers: [0]))
         let expected: [Double] = withoutGradients {
@@ -182,13 +182,55 @@ final class DecoderSubnetTests: XCTestCase {
 
     func testParameterCountMatchesExtraction() throws {
         for c in Self.configs {
-            let m = model(c)
+            let m = Self.model(c)
             let s = DecoderSubnet.uniform(c, layers: [0, c.numHiddenLayers - 1], heads: DecoderSubnet.groupSize(c), ffn: 10, hidden: c.hiddenSize - 2)
             let small = try m.extract(s)
             let embedding = c.vocabSize * s.hidden
             let total = small.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
             XCTAssertEqual(s.nonEmbeddingParameters(c), total - embedding)
             XCTAssertEqual(DecoderSubnet.full(c).nonEmbeddingParameters(c), m.namedParameters().reduce(0) { $0 + $1.parameter.value.count } - c.vocabSize * c.hiddenSize)
+        }
+    }
+}
+
+/// Early exits and self-speculative decoding.
+final class DecoderEarlyExitTests: XCTestCase {
+    func testExitsEqualTheirPrefixSubnets() throws {
+        let c = DecoderSubnetTests.configs[1]
+        let m = DecoderSubnetTests.model(c)
+        let x = DecoderSubnetTests.ids(10, vocab: c.vocabSize, seed: 2)
+        let exits = withoutGradients { m.exitHiddenStates(ids: x, batch: 1, sequence: x.count, exits: [1, 3]).map(\.value) }
+        for (i, depth) in [1, 3].enumerated() {
+            try m.activate(DecoderSubnet.uniform(c, layers: Array(0..<depth)))
+            let h = withoutGradients { m.hiddenStates(ids: x, batch: 1, sequence: x.count).value }
+            XCTAssertEqual(h.maxAbsDifference(exits[i]), 0, "exit \(depth)")
+        }
+        try m.activate(nil)
+    }
+
+    /// The output is the model's own greedy output for every draft depth and length, with
+    /// some drafts accepted and some rejected (a random model disagrees with its early exits).
+    func testSpeculativeEqualsGreedy() {
+        for c in DecoderSubnetTests.configs {
+            let m = DecoderSubnetTests.model(c, seed: 17)
+            let generator = DecoderGenerator(model: m)
+            var accepted = 0, rejected = 0
+            for (seed, length) in [(1, 5), (2, 1), (3, 9)] {
+                let prompt = DecoderSubnetTests.ids(length, vocab: c.vocabSize, seed: UInt64(seed))
+                for stop in [Set<Int32>(), [Int32(7), 11]] {
+                    let options = GenerationOptions(maxNewTokens: 23, stopTokenIds: stop)
+                    let plain = generator.generate(prompts: [prompt], options: options)[0]
+                    for draftLayers in 1..<c.numHiddenLayers {
+                        for k in [1, 3, 6] {
+                            let r = generator.generateSpeculative(prompt: prompt, draftLayers: draftLayers, draftTokens: k, options: options)
+                            XCTAssertEqual(r.tokens, plain, "draft \(draftLayers) layers, \(k) tokens, prompt \(seed)")
+                            accepted += r.accepted; rejected += r.drafted - r.accepted
+                        }
+                    }
+                }
+            }
+            XCTAssertGreaterThan(accepted, 0)
+            XCTAssertGreaterThan(rejected, 0)
         }
     }
 }

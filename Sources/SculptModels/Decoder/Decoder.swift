@@ -209,6 +209,19 @@ public final class DecoderLM: Module {
     /// from its segment's start on (give `positions` restarting at each segment).
     public func hiddenStates(ids: [Int32], batch: Int, sequence: Int, attentionMask: [Int32]? = nil, positions: [Int32]? = nil,
                              segmentStarts: [Int32]? = nil, caches: [KVCache]? = nil, cacheKeyMask: Tensor? = nil) -> Variable {
+        exitHiddenStates(ids: ids, batch: batch, sequence: sequence, attentionMask: attentionMask, positions: positions,
+                         segmentStarts: segmentStarts, caches: caches, cacheKeyMask: cacheKeyMask, exits: [runningLayers.count])[0]
+    }
+
+    /// Hidden states after the first `exits[i]` running layers, each through the final norm
+    /// (early exits sharing the LM head, as Sorted LLaMA's nested depths), from one pass.
+    /// `exits` increasing, each in 1...running layers; with caches only the deepest exit's
+    /// layers are run and cached.
+    public func exitHiddenStates(ids: [Int32], batch: Int, sequence: Int, attentionMask: [Int32]? = nil, positions: [Int32]? = nil,
+                                 segmentStarts: [Int32]? = nil, caches: [KVCache]? = nil, cacheKeyMask: Tensor? = nil, exits: [Int]) -> [Variable] {
+        let layers = runningLayers
+        precondition(!exits.isEmpty && exits == exits.sorted() && exits.first! >= 1 && exits.last! <= layers.count,
+                     "decoder: exits \(exits) must increase within 1...\(layers.count)")
         precondition(ids.count == batch * sequence, "decoder: \(ids.count) ids for [\(batch), \(sequence)]")
         let pos = positions ?? (0..<batch).flatMap { _ in (0..<sequence).map(Int32.init) }
         let maxPosition = Int(pos.max() ?? 0)
@@ -221,14 +234,16 @@ public final class DecoderLM: Module {
         let step = DecoderStep(batch: batch, sequence: sequence, positions: pos, keyMask: keyMask, rotary: rotaryTable(covering: maxPosition + 1),
                                segmentStarts: segmentStarts)
         var x = model.embedTokens(ids, shape: [batch * sequence])
-        for (i, layer) in runningLayers.enumerated() {
+        var out: [Variable] = []
+        for (i, layer) in layers.prefix(exits.last!).enumerated() {
             if checkpointActivations && training && caches == nil {
                 x = layer.checkpointed(x, step: step)
             } else {
                 x = layer(x, step: step, cache: caches?[i])
             }
+            if exits.contains(i + 1) { out.append(model.norm(x)) }
         }
-        return model.norm(x)
+        return out
     }
 
     /// BitFit's parameters: biases where the model has them (Qwen2's q/k/v) and every RMSNorm

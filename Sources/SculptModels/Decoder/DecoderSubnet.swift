@@ -161,6 +161,9 @@ extension DecoderLM {
     /// The sub-network the forward pass runs (nil: the whole model).
     public var activeSubnet: DecoderSubnet? { activeSubnetStorage }
 
+    /// How many layers the forward pass runs.
+    public var runningLayerCount: Int { activeSubnetStorage?.layers.count ?? model.layers.count }
+
     /// The layers the forward pass runs, in order.
     var runningLayers: [DecoderLayer] { activeSubnetStorage.map { $0.layers.map { model.layers[$0] } } ?? model.layers }
 
@@ -170,6 +173,13 @@ extension DecoderLM {
     public func activate(_ subnet: DecoderSubnet?) throws {
         if let s = subnet { try s.validate(config) }
         let s = subnet.flatMap { $0.isFull(config) ? nil : $0 }
+        if let s, s.hidden < config.hiddenSize || s.heads.contains(where: { $0 < config.numAttentionHeads }) || s.ffn.contains(where: { $0 < config.intermediateSize }) {
+            let attached = model.layers.flatMap { l in [l.selfAttention.qProj, l.selfAttention.kProj, l.selfAttention.vProj, l.selfAttention.oProj,
+                                                        l.mlp.gateProj, l.mlp.upProj, l.mlp.downProj] }.contains { !$0.isPlain }
+            if attached {
+                throw SubnetError(field: "(model)", message: "a sub-network narrower than the model runs on plain weights; merge the LoRA adapter (or fold the s2ft split) first")
+            }
+        }
         activeSubnetStorage = s
         let c = config, d = c.headDim
         let hidden: Int? = s.flatMap { $0.hidden < c.hiddenSize ? $0.hidden : nil }

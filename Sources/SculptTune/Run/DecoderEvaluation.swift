@@ -81,3 +81,48 @@ public enum DecoderEvaluation {
         }
     }
 }
+
+/// `subnets.json` of a decoder run: its named sub-networks (a sorted run's nested depths,
+/// `depth-N`), in the layout of the classifiers' file (`kind`, `training`, `named`).
+public struct DecoderSubnetsFile: Sendable {
+    public static let fileName = "subnets.json"
+    public var training: String
+    public var named: [String: DecoderSubnet]
+
+    public init(training: String, named: [String: DecoderSubnet]) { self.training = training; self.named = named }
+
+    public func write(to url: URL) throws {
+        var named: [String: Any] = [:]
+        for (k, v) in self.named { named[k] = try JSONSerialization.jsonObject(with: Data(v.json.utf8)) }
+        let obj: [String: Any] = ["kind": "decoder", "training": training, "named": named]
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys]), to: url)
+    }
+
+    /// The file of the run `path` names (a run directory or its `final/`), if it has one.
+    public static func read(run path: String, config: DecoderConfig) throws -> DecoderSubnetsFile? {
+        var dir = URL(fileURLWithPath: path)
+        if dir.lastPathComponent == "final" { dir = dir.deletingLastPathComponent() }
+        let url = dir.appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], obj["kind"] as? String == "decoder",
+              let named = obj["named"] as? [String: Any] else { throw TuneError("\(url.path): not a decoder sub-networks file") }
+        var out: [String: DecoderSubnet] = [:]
+        for (k, v) in named {
+            let text = String(decoding: try JSONSerialization.data(withJSONObject: v), as: UTF8.self)
+            do { out[k] = try DecoderSubnet.parse(text, config: config) } catch { throw TuneError("\(url.path): named sub-network \"\(k)\": \(error)") }
+        }
+        return DecoderSubnetsFile(training: obj["training"] as? String ?? "", named: out)
+    }
+
+    /// A sub-network given as a name of the run's file (`depth-12`), JSON text or a JSON file.
+    public static func resolve(_ spec: String, run path: String, config: DecoderConfig) throws -> DecoderSubnet {
+        let file = try read(run: path, config: config)
+        if let s = file?.named[spec] { return s }
+        let looksLikeName = !spec.hasPrefix("{") && !FileManager.default.fileExists(atPath: spec)
+        if looksLikeName {
+            let names = file.map { $0.named.keys.sorted().joined(separator: ", ") } ?? ""
+            throw TuneError("--subnet \(spec): not a sub-network of \(path)\(names.isEmpty ? " (it names none)" : " (it names \(names))"), JSON text or a readable file")
+        }
+        do { return try DecoderSubnet.resolve(spec, config: config) } catch let e as SubnetError { throw TuneError("--subnet: \(e)") }
+    }
+}

@@ -20,15 +20,42 @@ final class CausalLMTask: TrainingTask {
     var classes: Int { 0 }
     var labels: LabelVocabulary { LabelVocabulary(names: []) }
     var strategy: (any TrainingStrategy)? { nil }
+    /// `--distill-from`: the decoder whose next-token distributions the loss also matches.
+    let teacher: DecoderLM?
+    /// `--method elastic --elastic-schedule sorted` (SoFT, Sorted LLaMA): the nested depths
+    /// that each exit through the final norm and the shared LM head and learn the labels.
+    let exits: [Int]?
 
-    init(config c: TrainConfig, method: FineTuneMethod, hooks: TrainHooks) throws {
+    init(config c: TrainConfig, method: FineTuneMethod, runDir: RunDirectory, hooks: TrainHooks) throws {
         self.c = c
-        switch method {
-        case .elastic, .gates: throw TuneError("--method \(method.name) is not available for decoder models yet (it works on BERT, CNN and MLP)")
-        default: break
+        if case .gates = method { throw TuneError("--method gates is not available for decoder models yet (it works on BERT, CNN and MLP)") }
+        if case .elastic = method, c.elasticSchedule != "sorted" {
+            throw TuneError("--method elastic on decoders trains nested depths: use --elastic-schedule sorted (sandwich and progressive work on BERT, CNN and MLP)")
         }
         if c.initFrom != nil { throw TuneError("--init-from applies to classifiers; to continue from a fine-tuned decoder pass its final/ as --model") }
         bundle = try DecoderBundle.load(path: c.model)
+        if case .elastic = method {
+            let depths = CausalLMTask.nestedDepths(layers: bundle.model.config.numHiddenLayers, count: c.nestedSubnets)
+            exits = depths
+            let config = bundle.model.config
+            try DecoderSubnetsFile(training: "elastic/sorted", named: Dictionary(uniqueKeysWithValues: depths.map {
+                ("depth-\($0)", DecoderSubnet.uniform(config, layers: Array(0..<$0)))
+            })).write(to: runDir.url.appendingPathComponent(DecoderSubnetsFile.fileName))
+        } else {
+            exits = nil
+        }
+        if let t = c.distillFrom {
+            let path = try DecoderEvaluation.modelPath(t)
+            let tb = try DecoderBundle.load(path: path)
+            guard tb.model.config.vocabSize == bundle.model.config.vocabSize else {
+                throw TuneError("--distill-from \(t): its vocabulary (\(tb.model.config.vocabSize)) differs from the model's (\(bundle.model.config.vocabSize))")
+            }
+            tb.model.eval()
+            tb.model.setTrainable(false)
+            teacher = tb.model
+        } else {
+            teacher = nil
+        }
         bundle.model.checkpointActivations = c.checkpointActivations
         let limit = bundle.model.config.contextLimit
         if c.maxLength > limit {
@@ -75,29 +102,67 @@ final class CausalLMTask: TrainingTask {
     func lossUnits(_ indices: [Int]) -> Int { indices.reduce(0) { $0 + train[$1].predictedCount } }
 
     func accumulate(_ indices: [Int], weight: Float, step: Int) -> Double {
-        let loss = Self.loss(decoder, indices.map { train[$0] }, padId: padId, packInto: c.packing ? c.maxLength : nil)
+        let b = Self.batch(indices.map { train[$0] }, padId: padId, packInto: c.packing ? c.maxLength : nil)
+        var loss = Self.loss(decoder, b, exits: exits)
+        if let teacher {
+            let t = withoutGradients { Self.targetHidden(teacher, b, exits: nil)[0].value }
+            let kd = lmDistillation(hidden: Self.targetHidden(decoder, b, exits: nil)[0], weight: decoder.headWeight,
+                                    teacherHidden: t, teacherWeight: teacher.headWeight.value, temperature: Float(c.distillTemperature))
+            let w = Float(c.distillWeight)
+            loss = w == 1 ? kd : kd * w + loss * (1 - w)
+        }
         (loss * weight).backward()
         return Double(loss.value.scalar)
     }
 
-    /// Mean next-token loss over the target tokens of right-padded examples. Padding sits after
-    /// every real token, so causal attention never lets a real token see it and no mask is
-    /// needed; logits are computed only for positions whose next token is a target, a chunk of
-    /// rows at a time (`lmCrossEntropy`).
-    static func loss(_ decoder: DecoderLM, _ examples: [LMExample], padId: Int32, packInto capacity: Int? = nil) -> Variable {
-        let hidden: Variable, shifted: [Int32]
+    /// The depths of the nested sub-models of a sorted run: `count` of them, evenly from a
+    /// third of the layers to all of them.
+    public static func nestedDepths(layers: Int, count: Int) -> [Int] {
+        let low = max(1, layers / 3), k = max(2, count)
+        return Array(Set((0..<k).map { low + ($0 * (layers - low) + (k - 1) / 2) / (k - 1) })).sorted()
+    }
+
+    /// A micro-batch laid out for the forward pass, with the rows whose next token is a target.
+    struct Batch {
+        var ids: [Int32], positions: [Int32]?, starts: [Int32]?, batch: Int, sequence: Int
+        var rows: [Int32], targets: [Int32]
+    }
+
+    /// Right-padded examples (padding sits after every real token, so causal attention never
+    /// lets a real token see it and no mask is needed), or packed ones with `capacity`.
+    static func batch(_ examples: [LMExample], padId: Int32, packInto capacity: Int? = nil) -> Batch {
+        var b: Batch, labels: [Int32]
         if let capacity {
             let p = packedBatch(examples, padId: padId, capacity: capacity)
-            hidden = decoder.hiddenStates(ids: p.ids, batch: p.batch, sequence: p.sequence, positions: p.positions, segmentStarts: p.starts)
-            shifted = DecoderLM.shiftedLabels(p.labels, batch: p.batch, sequence: p.sequence)
+            b = Batch(ids: p.ids, positions: p.positions, starts: p.starts, batch: p.batch, sequence: p.sequence, rows: [], targets: [])
+            labels = p.labels
         } else {
-            let (ids, labels, batch, sequence) = paddedBatch(examples, padId: padId)
-            hidden = decoder.hiddenStates(ids: ids, batch: batch, sequence: sequence)
-            shifted = DecoderLM.shiftedLabels(labels, batch: batch, sequence: sequence)
+            let p = paddedBatch(examples, padId: padId)
+            b = Batch(ids: p.ids, positions: nil, starts: nil, batch: p.batch, sequence: p.sequence, rows: [], targets: [])
+            labels = p.labels
         }
-        var rows: [Int32] = [], targets: [Int32] = []
-        for (r, l) in shifted.enumerated() where l != LMData.ignore { rows.append(Int32(r)); targets.append(l) }
-        return lmCrossEntropy(hidden: hidden.indexSelect(axis: 0, rows), weight: decoder.headWeight, labels: targets)
+        for (r, l) in DecoderLM.shiftedLabels(labels, batch: b.batch, sequence: b.sequence).enumerated() where l != LMData.ignore {
+            b.rows.append(Int32(r)); b.targets.append(l)
+        }
+        return b
+    }
+
+    /// Final hidden states of the target rows (one per exit depth; nil: the whole model).
+    static func targetHidden(_ decoder: DecoderLM, _ b: Batch, exits: [Int]?) -> [Variable] {
+        decoder.exitHiddenStates(ids: b.ids, batch: b.batch, sequence: b.sequence, positions: b.positions, segmentStarts: b.starts,
+                                 exits: exits ?? [decoder.runningLayerCount]).map { $0.indexSelect(axis: 0, b.rows) }
+    }
+
+    /// Mean next-token loss over the batch's target tokens, logits formed a chunk of rows at a
+    /// time (`lmCrossEntropy`); with exits, the mean of every depth's loss.
+    static func loss(_ decoder: DecoderLM, _ b: Batch, exits: [Int]? = nil) -> Variable {
+        let losses = targetHidden(decoder, b, exits: exits).map { lmCrossEntropy(hidden: $0, weight: decoder.headWeight, labels: b.targets) }
+        guard losses.count > 1 else { return losses[0] }
+        return losses.dropFirst().reduce(losses[0], +) * (1 / Float(losses.count))
+    }
+
+    static func loss(_ decoder: DecoderLM, _ examples: [LMExample], padId: Int32, packInto capacity: Int? = nil) -> Variable {
+        loss(decoder, batch(examples, padId: padId, packInto: capacity))
     }
 
     /// `--packing`: the micro-batch's examples placed into as few rows of at most `capacity`

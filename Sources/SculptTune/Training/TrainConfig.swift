@@ -99,6 +99,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Elastic: a fixed trained classifier (run dir or `final/`) the smaller sub-networks
     /// distill from instead of the largest sub-network (DynaBERT's fine-tuned teacher).
     public var distillFrom: String? = nil
+    /// Decoders with `distill-from`: the share of the loss that is the distillation (the rest
+    /// is the label loss); 1 distils only, as Minitron's recovery does.
+    public var distillWeight: Double = 1
     /// Unit reordering before elastic training of a pre-trained model: magnitude, taylor or none.
     public var importance: String = "magnitude"
     /// Gates: the kept fraction of MACs or parameters to reach (one of them, in (0, 1)).
@@ -128,7 +131,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case objective, trainOn = "train-on", groupByLength = "group-by-length", checkpointActivations = "checkpoint-activations", packing
         case sparseFullFraction = "sparse-full-fraction", sparseLr = "sparse-lr", s2ftHeadDensity = "s2ft-head-density", s2ftSides = "s2ft-sides"
         case elasticSchedule = "elastic-schedule", randomSubnets = "random-subnets", distillTemperature = "distill-temperature"
-        case distillFrom = "distill-from", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
+        case distillFrom = "distill-from", distillWeight = "distill-weight", nestedSubnets = "nested-subnets", elasticWidths = "elastic-widths", gatesStart = "gates-start", gatesEnd = "gates-end"
         case importance, targetMacs = "target-macs", targetParams = "target-params", initFrom = "init-from", masks
     }
 
@@ -160,7 +163,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         elasticSchedule = try get(.elasticSchedule, d.elasticSchedule); randomSubnets = try get(.randomSubnets, d.randomSubnets)
         distillTemperature = try get(.distillTemperature, d.distillTemperature); importance = try get(.importance, d.importance)
         targetMacs = try get(.targetMacs, d.targetMacs); targetParams = try get(.targetParams, d.targetParams)
-        distillFrom = try c.decodeIfPresent(String.self, forKey: .distillFrom); elasticWidths = try get(.elasticWidths, d.elasticWidths)
+        distillFrom = try c.decodeIfPresent(String.self, forKey: .distillFrom); distillWeight = try get(.distillWeight, d.distillWeight); elasticWidths = try get(.elasticWidths, d.elasticWidths)
         nestedSubnets = try get(.nestedSubnets, d.nestedSubnets)
         gatesStart = try get(.gatesStart, d.gatesStart); gatesEnd = try get(.gatesEnd, d.gatesEnd)
         initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
@@ -226,7 +229,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if !(elasticWidthFractions.map { !$0.isEmpty && $0.allSatisfy { $0 > 0 && $0 <= 1 } && $0.contains(1) } ?? false) {
             try fail("--elastic-widths must be comma-separated fractions in (0, 1] including 1, got \"\(elasticWidths)\"")
         }
-        if distillFrom != nil && method != "elastic" { try fail("--distill-from applies to --method elastic, got \"\(method)\"") }
+        if distillFrom != nil && method != "elastic" && !isDecoderModel {
+            try fail("--distill-from applies to --method elastic (or to any method on a decoder), got \"\(method)\"")
+        }
+        if !(distillWeight >= 0 && distillWeight <= 1) { try fail("--distill-weight must be in [0, 1], got \(distillWeight)") }
         if masks != nil && method != "full" { try fail("--masks applies to --method full, got \"\(method)\"") }
         _ = try choice(trainOn, of: "train-on", as: TrainOn.self)
         if (packing || groupByLength || checkpointActivations) && !isDecoderModel {

@@ -101,7 +101,7 @@ final class Loop {
         try runDir.create()
         let method = try FineTuneMethod(config: c)
         let task: any TrainingTask = c.isDecoderModel
-            ? try CausalLMTask(config: c, method: method, hooks: hooks)
+            ? try CausalLMTask(config: c, method: method, runDir: runDir, hooks: hooks)
             : try ClassificationTask(config: c, method: method, runDir: runDir, resume: resume, hooks: hooks)
         let model = task.model
         let optimizer = AdamW(learningRate: Float(c.lr), weightDecay: Float(c.weightDecay))
