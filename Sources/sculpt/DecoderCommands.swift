@@ -3,17 +3,28 @@ import Foundation
 import SculptCore
 import SculptIO
 import SculptModels
+import SculptSubnet
 import SculptTune
 
 /// Loads a decoder (a run stands for its final/ model, an adapter for its base with the
 /// adapter merged) and says on stderr what was not used.
-func loadDecoder(_ path: String) throws -> DecoderBundle {
+/// With `subnet` (a name of the run's subnets.json, JSON text or a file) the model runs that
+/// sub-network of its weights.
+func loadDecoder(_ path: String, subnet: String? = nil) throws -> DecoderBundle {
     let bundle = try DecoderBundle.load(path: DecoderEvaluation.modelPath(path))
     if !bundle.unexpectedTensors.isEmpty {
         note("note: \(bundle.unexpectedTensors.count) tensor(s) of \(path) are not used by the model: \(bundle.unexpectedTensors.prefix(4).joined(separator: ", "))")
     }
+    if let subnet {
+        do { try bundle.model.activate(try DecoderSubnetsFile.resolve(subnet, run: path, config: bundle.model.config)) } catch let e as SubnetError {
+            throw CommandError("--subnet: \(e)")
+        }
+    }
     return bundle
 }
+
+/// The help of every decoder command's `--subnet`.
+let decoderSubnetHelp = ArgumentHelp("Run this sub-network of the model: a name of the run's subnets.json (depth-12), JSON text ({\"layers\": 12}) or a JSON file.")
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Generate text with a decoder LM (KV cache; greedy or seeded sampling), streaming tokens as they come.")
@@ -31,6 +42,10 @@ struct Generate: ParsableCommand {
     @Option(help: "Stop when the text ends with this string (repeatable).") var stop: [String] = []
     @Option(help: "Prompts generated together (left-padded).") var batchSize: Int = 8
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: decoderSubnetHelp) var subnet: String?
+    @Option(help: "Self-speculative decoding (greedy, one prompt at a time): this nested depth of the model (depth-12, {\"layers\": 12}: its first layers, sharing their weights and KV caches) drafts tokens the whole model verifies.") var draft: String?
+    @Option(help: "With --draft: tokens drafted per verification.") var draftTokens: Int = 4
+    @Flag(help: "With --draft: also decode plainly, check the outputs are identical and print both speeds.") var compare = false
     @Flag(help: "Print one {\"input_ids\",\"output_ids\",\"text\"} object per prompt.") var json = false
 
     func validate() throws {
@@ -43,10 +58,15 @@ struct Generate: ParsableCommand {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive") }
         if let t = threads { guard t > 0 else { throw ValidationError("--threads must be positive") } }
         if stop.contains("") { throw ValidationError("--stop must not be empty") }
+        if draft != nil {
+            guard temperature == 0, repetitionPenalty == 1, stop.isEmpty else { throw ValidationError("--draft decodes greedily: no --temperature, --repetition-penalty or --stop") }
+            guard draftTokens > 0 else { throw ValidationError("--draft-tokens must be positive, got \(draftTokens)") }
+            guard subnet == nil else { throw ValidationError("--draft runs the whole model (drop --subnet)") }
+        } else if compare { throw ValidationError("--compare applies to --draft") }
     }
 
     func run() throws {
-        let bundle = try loadDecoder(model)
+        let bundle = try loadDecoder(model, subnet: subnet)
         var prompts: [[Int32]] = []
         if let prompt {
             prompts = [try encode(prompt, bundle)]
@@ -69,6 +89,7 @@ struct Generate: ParsableCommand {
                                         sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, repetitionPenalty: repetitionPenalty, seed: seed))
         let generator = DecoderGenerator(model: bundle.model)
         let tokenizer = bundle.tokenizer
+        if let draft { return try speculative(bundle, prompts: prompts, draft: draft, options: options) }
         let streaming = !json && prompts.count == 1
         var decoder = tokenizer.makeStreamingDecoder()
         struct Line: Encodable { let input_ids: [Int32]; let output_ids: [Int32]; let text: String }
@@ -99,6 +120,54 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// `--draft`: every prompt decoded speculatively (and with `--compare` plainly too).
+    func speculative(_ bundle: DecoderBundle, prompts: [[Int32]], draft: String, options: GenerationOptions) throws {
+        let c = bundle.model.config
+        let s: DecoderSubnet
+        do { s = try DecoderSubnetsFile.resolve(draft, run: model, config: c) } catch let e as SubnetError { throw CommandError("--draft: \(e)") }
+        guard s.isPrefix, s == DecoderSubnet.uniform(c, layers: s.layers), s.layers.count < c.numHiddenLayers else {
+            throw CommandError("--draft \(draft): a draft is a nested depth (the first N < \(c.numHiddenLayers) layers at full width), got \(s.json)")
+        }
+        let generator = DecoderGenerator(model: bundle.model)
+        struct Line: Encodable { let input_ids: [Int32]; let output_ids: [Int32]; let text: String; let drafted: Int; let accepted: Int; let identical: Bool? }
+        var drafted = 0, accepted = 0, tokens = 0, plainTokens = 0, identical = 0
+        var seconds = 0.0, plainSeconds = 0.0
+        try withThreads(threads ?? ThreadPool.machineThreadCount) {
+            for (i, p) in prompts.enumerated() {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let r = generator.generateSpeculative(prompt: p, draftLayers: s.layers.count, draftTokens: draftTokens, options: options)
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                drafted += r.drafted; accepted += r.accepted; tokens += r.tokens.count
+                var same: Bool? = nil
+                if compare {
+                    let t1 = DispatchTime.now().uptimeNanoseconds
+                    let plain = generator.generate(prompts: [p], options: options)[0]
+                    plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+                    plainTokens += plain.count
+                    same = plain == r.tokens
+                    if same! { identical += 1 }
+                }
+                let text = generatedText(r.tokens, stopTokens: options.stopTokenIds, tokenizer: bundle.tokenizer)
+                if json {
+                    print(jsonLine(Line(input_ids: p, output_ids: r.tokens, text: text, drafted: r.drafted, accepted: r.accepted, identical: same)))
+                } else {
+                    print("[\(i + 1)] \(text)")
+                }
+            }
+            guard drafted > 0 || tokens > 0 else { return }
+            var summary = String(format: "draft %@ (%d of %d layers), %d tokens per draft: %d of %d drafted tokens accepted (%.1f %%); %.1f tokens/s",
+                                 draft, s.layers.count, c.numHiddenLayers, draftTokens, accepted, drafted, 100 * Double(accepted) / Double(max(drafted, 1)),
+                                 Double(tokens) / max(seconds, 1e-9))
+            if compare {
+                let plainRate = Double(plainTokens) / max(plainSeconds, 1e-9)
+                summary += String(format: "; plain greedy %.1f tokens/s (%.2f× speed-up); identical outputs: %d of %d", plainRate,
+                                  Double(tokens) / max(seconds, 1e-9) / plainRate, identical, prompts.count)
+                if identical != prompts.count { throw CommandError("speculative and plain greedy outputs differ on \(prompts.count - identical) prompt(s)") }
+            }
+            note(summary)
+        }
+    }
+
     func encode(_ text: String, _ bundle: DecoderBundle) throws -> [Int32] {
         chat ? try bundle.encodeChat([ChatMessage(role: "user", content: text)], addGenerationPrompt: true)
              : bundle.tokenizer.encode(text, addSpecialTokens: true)
@@ -119,6 +188,7 @@ struct Score: ParsableCommand {
     @Option(help: "JSONL with a \"text\" field, or plain text one input per line (tokenized without special tokens).") var textsFile: String
     @Option(help: "Write text{i}.input_ids, .last_hidden_state, .last_logits, .next_token_logprob to this safetensors file.") var out: String?
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: decoderSubnetHelp) var subnet: String?
     @Flag(help: "Print one {\"tokens\",\"nll\",\"perplexity\"} object per text.") var json = false
 
     func validate() throws {
@@ -126,7 +196,7 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
-        let bundle = try loadDecoder(model)
+        let bundle = try loadDecoder(model, subnet: subnet)
         let texts = try TextLines.read(URL(fileURLWithPath: textsFile))
         let limit = bundle.model.config.contextLimit
         let ids = try texts.enumerated().map { i, t -> [Int32] in
@@ -171,5 +241,49 @@ struct Convert: ParsableCommand {
         let bundle = try loadDecoder(model)
         let written = try DecoderExport.writeHFDirectory(bundle, to: URL(fileURLWithPath: out), replace: force)
         print("converted \(model) to \(out): \(written.joined(separator: ", "))")
+    }
+}
+
+struct ImportanceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "importance",
+        abstract: "Score a decoder's units for pruning: KV groups and FFN channels per layer, hidden channels, and each layer's block influence (1 − cos(input, output)).")
+    @Argument(help: "A decoder: a Hugging Face directory, a GGUF file, a PEFT adapter directory or a run.") var model: String
+    @Option(help: "Calibration texts: chat, prompt/completion or text JSONL (needed by activation and taylor; gives block influence).") var data: String?
+    @Option(help: "activation (Minitron: mean |activation|), taylor (|w·∂L/∂w|) or magnitude (Σ w²).") var method: String = "activation"
+    @Option(help: "Calibration texts taken from --data.") var calibrationExamples: Int = 64
+    @Option(help: "Tokens per text at most.") var maxLength: Int = 512
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print the whole report as one JSON object (every unit's score).") var json = false
+
+    func run() throws {
+        guard let m = DecoderImportanceMethod(rawValue: method) else {
+            throw ValidationError("--method must be one of \(DecoderImportanceMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(method)\"")
+        }
+        guard calibrationExamples > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples must be positive and --max-length at least 2") }
+        if let t = threads { guard t > 0 else { throw ValidationError("--threads must be positive") } }
+        if m != .magnitude && data == nil { throw ValidationError("--method \(method) needs --data") }
+        let bundle = try loadDecoder(model)
+        let c = bundle.model.config
+        let calibration = try data.map { try DecoderPruning.calibration(URL(fileURLWithPath: $0), text: bundle.text, maxLength: min(maxLength, c.contextLimit), count: calibrationExamples) } ?? []
+        if data != nil && calibration.isEmpty { throw CommandError("--data \(data!): no examples") }
+        let imp = try withThreads(threads ?? ThreadPool.machineThreadCount) { try bundle.model.importance(m, calibration: calibration) }
+        if json { print(jsonLine(imp)); return }
+        let influenceRank = imp.layersByInfluence.map { order in Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0 + 1) }) }
+        func g(_ v: Double) -> String { String(format: "%.4g", v) }
+        let rows = (0..<c.numHiddenLayers).map { l -> [String] in
+            let groups = imp.groups[l]
+            let order = groups.indices.sorted { groups[$0] > groups[$1] }
+            let ffn = imp.ffn[l], total = ffn.reduce(0, +)
+            let sorted = ffn.sorted(by: >)
+            let half = sorted.prefix(ffn.count / 2).reduce(0, +)
+            return ["\(l)", imp.blockInfluence.map { g($0[l]) } ?? "-", influenceRank.map { "\($0[l]!)" } ?? "-",
+                    order.map(String.init).joined(separator: " "), groups.map(g).joined(separator: " "), g(total / Double(max(ffn.count, 1))),
+                    String(format: "%.1f %%", 100 * half / max(total, 1e-30))]
+        }
+        print(table(["layer", "block influence", "removal rank", "KV groups by score", "KV group scores", "mean FFN score", "FFN score in top half"], rows))
+        let hidden = imp.hidden.sorted(by: >), total = hidden.reduce(0, +)
+        print(String(format: "%@ importance over %d calibration tokens; the top half of the %d hidden channels holds %.1f %% of their score",
+                     imp.method.rawValue, imp.tokens, c.hiddenSize, 100 * hidden.prefix(c.hiddenSize / 2).reduce(0, +) / max(total, 1e-30)))
+        if imp.blockInfluence != nil { print("removal rank 1 is the layer depth pruning removes first (least block influence)") }
     }
 }

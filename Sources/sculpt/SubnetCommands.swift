@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SculptCore
+import SculptModels
 import SculptSubnet
 import SculptTune
 
@@ -29,8 +30,8 @@ struct Subnets: ParsableCommand {
 
 struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cut a sub-network out of a run as a dense, smaller model directory, checked against the super-network.")
-    @Argument(help: "A run directory trained with --method elastic or gates.") var runDir: String
-    @Option(help: "min, max, gated, a named sub-network, a JSON file or JSON text.") var subnet: String?
+    @Argument(help: "A run directory trained with --method elastic or gates, or a decoder (model or run).") var runDir: String
+    @Option(help: "min, max, gated, a named sub-network, a JSON file or JSON text (a decoder: {\"layers\": [0, 1, 5], \"heads\": 6, \"ffn\": 1024, \"hidden\": 512} or a name of its run, e.g. depth-12).") var subnet: String?
     @Option(help: "An evaluation store written by `sculpt search` on this run: take the sub-network from its front (with --rank).") var fromDb: String?
     @Option(help: "With --from-db: the 1-based row of the front, as `sculpt pareto` prints it.") var rank: Int?
     @Option(help: "With --from-db: the search when the store holds several.") var searchId: String?
@@ -56,6 +57,10 @@ struct Extract: ParsableCommand {
                 }
                 return report
             }
+            if DecoderEvaluation.isDecoder(runDir) {
+                guard let subnet else { throw ValidationError("a decoder's sub-network is given with --subnet (the search over decoders comes later)") }
+                return try DecoderSubnets.extract(model: runDir, subnet: subnet, out: outURL)
+            }
             return try RunSubnets.extract(run: runURL, subnet: subnet!, out: outURL, hfCompatible: hfCompatible)
         }
         if json { print(jsonLine(r)); return }
@@ -65,13 +70,24 @@ struct Extract: ParsableCommand {
 }
 
 struct Prune: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros), iterative magnitude pruning with rewinding, or structured heads/channels with a recovery fine-tune.")
-    @Argument(help: "A run directory.") var runDir: String
+    static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros), iterative magnitude pruning with rewinding, or structured heads/channels with a recovery fine-tune; a decoder (model or run): structured depth/width pruning to a parameter target with distillation recovery.")
+    @Argument(help: "A run directory, or (structured) a decoder: HF directory, GGUF file or decoder run.") var runDir: String
     @Option(help: "magnitude, imp or structured.") var method: String
-    @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double
+    @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double?
+    @Option(help: "Decoder, structured: fraction of the non-embedding parameters to keep (embeddings and a tied head excluded).") var targetParams: Double?
+    @Flag(help: "Decoder: remove whole layers only (least block influence first).") var depthOnly = false
+    @Flag(help: "Decoder: narrow every layer only (KV groups and FFN channels).") var widthOnly = false
+    @Option(help: "Decoder: chat, prompt/completion or text JSONL for calibration and the recovery fine-tune.") var data: String?
+    @Option(help: "Decoder: held-out JSONL for the validation losses (default --data).") var evalData: String?
+    @Option(help: "Decoder: unit importance, activation (Minitron), taylor or magnitude.") var importance: String = "activation"
+    @Option(help: "Decoder: calibration texts taken from --data.") var calibrationExamples: Int = 64
+    @Option(help: "Decoder: learning rate of the recovery fine-tune.") var recoveryLr: Double = 1e-4
+    @Flag(help: "Decoder: recover with the label loss only (no distillation from the unpruned model).") var noDistill = false
+    @Option(help: "Decoder: tokens per example at most.") var maxLength: Int = 512
+    @Option(help: "Decoder: examples per recovery batch.") var batchSize: Int = 8
     @Option(help: "Magnitude: global (one threshold over all layers) or layer (the same fraction in each).") var scope: String = "global"
-    @Option(help: "Output directory (default RUN_DIR/pruned-METHOD).") var out: String?
-    @Option(help: "Structured: epochs of recovery fine-tuning.") var recoveryEpochs: Int = 1
+    @Option(help: "Output directory (default RUN_DIR/pruned-METHOD; required for a decoder).") var out: String?
+    @Option(help: "Structured: epochs of recovery fine-tuning (0: none).") var recoveryEpochs: Int = 1
     @Option(help: "IMP: rounds removing equal fractions of the remaining weights (default: rounds of 20 % until --sparsity).") var rounds: Int?
     @Option(help: "IMP: the run's optimiser step every round rewinds to (default 5 % of its steps; 0: the initialisation).") var rewindStep: Int?
     @Option(help: "IMP: epochs of each round's retraining (default: the run's).") var epochs: Int?
@@ -79,6 +95,9 @@ struct Prune: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
+        if DecoderEvaluation.isDecoder(runDir) { return try runDecoder() }
+        if targetParams != nil || depthOnly || widthOnly || data != nil { throw ValidationError("--target-params, --depth-only, --width-only and --data apply to decoders; \(runDir) is not one") }
+        guard let sparsity else { throw ValidationError("--sparsity is required") }
         let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
             try Pruning.run(run: URL(fileURLWithPath: runDir), method: method, sparsity: sparsity, scope: scope,
                             out: out.map { URL(fileURLWithPath: $0) }, recoveryEpochs: recoveryEpochs,
@@ -95,6 +114,50 @@ struct Prune: ParsableCommand {
                         rounds.map { ["\($0.round)", String(format: "%.1f %%", $0.sparsity * 100), pct($0.accuracy), $0.directory] }))
         }
         print(String(format: "%@ pruning (%@): %.1f %% removed; model in %@", r.method, r.scope, r.achievedSparsity * 100, r.directory))
+        print(r.note)
+    }
+
+    func runDecoder() throws {
+        guard method == "structured" else { throw ValidationError("decoders are pruned with --method structured (got \"\(method)\")") }
+        guard !(depthOnly && widthOnly) else { throw ValidationError("give at most one of --depth-only and --width-only") }
+        guard let data else { throw ValidationError("--data is required to prune a decoder (calibration and recovery)") }
+        guard let out else { throw ValidationError("--out is required to prune a decoder") }
+        guard recoveryEpochs >= 0 else { throw ValidationError("--recovery-epochs must be ≥ 0") }
+        guard calibrationExamples > 0, batchSize > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples and --batch-size must be positive, --max-length at least 2") }
+        guard recoveryLr > 0 else { throw ValidationError("--recovery-lr must be positive") }
+        let target: Double
+        switch (targetParams, sparsity) {
+        case (let t?, nil): target = t
+        case (nil, let s?): target = 1 - s
+        default: throw ValidationError("give exactly one of --target-params and --sparsity")
+        }
+        guard target > 0 && target < 1 else { throw ValidationError("--target-params must be in (0, 1), got \(target)") }
+        guard let method = DecoderImportanceMethod(rawValue: importance) else {
+            throw ValidationError("--importance must be one of \(DecoderImportanceMethod.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(importance)\"")
+        }
+        var o = DecoderPruneOptions(targetParams: target)
+        o.axes = depthOnly ? .depth : widthOnly ? .width : .both
+        o.importance = method
+        o.calibrationExamples = calibrationExamples
+        o.recoveryEpochs = recoveryEpochs
+        o.distill = !noDistill
+        o.learningRate = recoveryLr
+        o.batchSize = batchSize
+        o.maxLength = maxLength
+        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
+            try DecoderPruning.run(model: runDir, data: URL(fileURLWithPath: data), evalData: evalData.map { URL(fileURLWithPath: $0) },
+                                   out: URL(fileURLWithPath: out), options: o, progress: json ? nil : ProgressDisplay())
+        }
+        if json { print(jsonLine(r)); return }
+        func f(_ v: Double?) -> String { v.map { String(format: "%.4f (ppl %.2f)", $0, Foundation.exp($0)) } ?? "-" }
+        print(table(["", "unpruned", "pruned", "recovered"], [
+            ["non-embedding params", "\(r.paramsBefore)", "\(r.paramsAfter)", "\(r.paramsAfter)"],
+            ["validation loss", f(r.lossBefore), f(r.lossPruned), f(r.lossRecovered)],
+            ["decode tokens/s (batch 1)", String(format: "%.1f", r.decodeTokensPerSecondBefore), String(format: "%.1f", r.decodeTokensPerSecondAfter), ""],
+        ]))
+        print(String(format: "kept %.1f %% of the non-embedding parameters: %@", r.keptFraction * 100, r.subnet))
+        if !r.layersRemoved.isEmpty { print("layers removed: \(r.layersRemoved.map(String.init).joined(separator: ", "))") }
+        print("pruned model: \(r.prunedDirectory)" + (r.recoveredDirectory.map { "; recovered: \($0)" } ?? ""))
         print(r.note)
     }
 }

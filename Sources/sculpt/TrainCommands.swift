@@ -127,6 +127,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Labelled data: JSONL/CSV text, an IDX images file or an MNIST directory (its t10k split); for a decoder, chat, prompt/completion or text JSONL.") var data: String
     @Option(help: "Decoder: exact-match also scores greedy answers against the reference answers.") var metric: String?
     @Option(help: "Decoder, exact-match: new tokens at most per answer.") var maxNewTokens: Int = 8
+    @Option(help: decoderSubnetHelp) var subnet: String?
     @Option var batchSize: Int = 64
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
     @Flag(help: "Print one JSON object.") var json = false
@@ -136,7 +137,7 @@ struct Eval: ParsableCommand {
         if DecoderEvaluation.isDecoder(modelDir) {
             if let metric, metric != "exact-match" { throw ValidationError("--metric must be exact-match, got \"\(metric)\"") }
             guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive, got \(maxNewTokens)") }
-            let bundle = try loadDecoder(modelDir)
+            let bundle = try loadDecoder(modelDir, subnet: subnet)
             let r = try DecoderEvaluation.evaluate(bundle, data: URL(fileURLWithPath: data), exactMatch: metric != nil, maxNewTokens: maxNewTokens,
                                                    batchSize: batchSize, threads: threads)
             if json { print(jsonLine(r)); return }
@@ -146,7 +147,7 @@ struct Eval: ParsableCommand {
             print(table(["metric", "value"], rows))
             return
         }
-        if metric != nil { throw ValidationError("--metric applies to decoders; \(modelDir) is a classifier") }
+        if metric != nil || subnet != nil { throw ValidationError("--metric and --subnet apply to decoders; \(modelDir) is a classifier (sculpt extract cuts its sub-networks out)") }
         let r = try Evaluation.evaluate(modelOrRun: URL(fileURLWithPath: modelDir), data: URL(fileURLWithPath: data), batchSize: batchSize, threads: threads, task: task)
         if json { print(jsonLine(r.summary)); return }
         print(table(["metric", "value"], [["accuracy", String(format: "%.4f", r.accuracy)], ["loss", String(format: "%.4f", r.loss)], ["examples", "\(r.examples)"]]))

@@ -185,10 +185,10 @@ final class DecoderSubnetTests: XCTestCase {
             let m = Self.model(c)
             let s = DecoderSubnet.uniform(c, layers: [0, c.numHiddenLayers - 1], heads: DecoderSubnet.groupSize(c), ffn: 10, hidden: c.hiddenSize - 2)
             let small = try m.extract(s)
-            let embedding = c.vocabSize * s.hidden
+            let embedding = c.vocabSize * s.hidden * (c.tieWordEmbeddings ? 1 : 2)
             let total = small.namedParameters().reduce(0) { $0 + $1.parameter.value.count }
             XCTAssertEqual(s.nonEmbeddingParameters(c), total - embedding)
-            XCTAssertEqual(DecoderSubnet.full(c).nonEmbeddingParameters(c), m.namedParameters().reduce(0) { $0 + $1.parameter.value.count } - c.vocabSize * c.hiddenSize)
+            XCTAssertEqual(DecoderSubnet.full(c).nonEmbeddingParameters(c), m.namedParameters().reduce(0) { $0 + $1.parameter.value.count } - embedding / s.hidden * c.hiddenSize)
         }
     }
 }

@@ -276,6 +276,34 @@ final class CausalLMTrainingTests: XCTestCase {
         }
     }
 
+    /// Distillation alone (no labels) moves a fresh student toward a trained teacher: its
+    /// KL to the teacher on held-out examples falls, and so does its loss on their labels.
+    func testDistillationPullsTheStudentToTheTeacher() throws {
+        let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 32)
+        let test = try TinyDecoder.chatFile(dir.appendingPathComponent("test.jsonl"), count: 8, seed: 9)
+        var t = config(data, out: "teacher"); t.epochs = 10; t.lr = 1e-2; t.valFraction = 0
+        _ = try Trainer.run(t)
+        let teacherDir = dir.appendingPathComponent("teacher/final").path
+        let student = dir.appendingPathComponent("student")
+        try TinyDecoder.write(to: student, seed: 11)
+        func distance(_ path: String) throws -> (kl: Double, loss: Double) {
+            let s = try DecoderBundle.load(path: path), teacher = try DecoderBundle.load(path: teacherDir)
+            let set = try LMData.load(test, text: s.text, maxLength: 64, trainOn: .completion)
+            let b = CausalLMTask.batch(set.examples, padId: 262)
+            let kl = withoutGradients {
+                lmDistillation(hidden: CausalLMTask.targetHidden(s.model, b, exits: nil)[0], weight: s.model.headWeight,
+                               teacherHidden: CausalLMTask.targetHidden(teacher.model, b, exits: nil)[0].value, teacherWeight: teacher.model.headWeight.value)
+            }
+            return (Double(kl.value.scalar), CausalLMTask.meanLoss(s.model, set.examples, padId: 262, batchSize: 8))
+        }
+        var k = config(data, out: "kd"); k.model = student.path; k.epochs = 10; k.lr = 1e-2; k.valFraction = 0
+        k.distillFrom = dir.appendingPathComponent("teacher").path   // a run stands for its final/
+        _ = try Trainer.run(k)
+        let before = try distance(student.path), after = try distance(dir.appendingPathComponent("kd/final").path)
+        XCTAssertLessThan(after.kl, before.kl * 0.5, "KL to the teacher \(before.kl) → \(after.kl)")
+        XCTAssertLessThan(after.loss, before.loss * 0.5, "label loss \(before.loss) → \(after.loss)")
+    }
+
     func testDecoderOptionsAreChecked() throws {
         let data = try TinyDecoder.chatFile(dir.appendingPathComponent("chat.jsonl"), count: 8)
         var c = config(data, out: "x")
@@ -284,7 +312,11 @@ final class CausalLMTrainingTests: XCTestCase {
         c = config(data, out: "y"); c.trainOn = "prompt"
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("--train-on must be completion or all"), "\($0)") }
         c = config(data, out: "z", method: "elastic")
-        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("elastic is not available for decoder"), "\($0)") }
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("use --elastic-schedule sorted"), "\($0)") }
+        c = config(data, out: "v", method: "gates"); c.targetParams = 0.5
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("gates is not available for decoder"), "\($0)") }
+        c = config(data, out: "u"); c.distillFrom = dir.appendingPathComponent("nothing").path
+        XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("nothing"), "\($0)") }
         c = config(data, out: "w"); c.objective = "classification"
         XCTAssertThrowsError(try Trainer.run(c)) { XCTAssertTrue("\($0)".contains("--objective classification on a decoder"), "\($0)") }
     }

@@ -39,6 +39,11 @@ public struct DecoderBundle {
         }
     }
 
+    /// The same tokenizer, template and source with another model (an extracted sub-network).
+    public func replacingModel(_ model: DecoderLM) -> DecoderBundle {
+        DecoderBundle(model: model, text: text, source: source, unexpectedTensors: [], storageTypes: [])
+    }
+
     /// Whether `path` is a directory holding a PEFT adapter (`adapter_config.json`).
     public static func isAdapterDirectory(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(PEFTLoRAConfig.configFileName).path)

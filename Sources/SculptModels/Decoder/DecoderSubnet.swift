@@ -46,11 +46,12 @@ public struct DecoderSubnet: Codable, Sendable, Hashable, CompactJSON {
     /// Whether the kept layers are the first ones (an early exit, e.g. Sorted LLaMA's depths).
     public var isPrefix: Bool { layers == Array(0..<layers.count) }
 
-    /// Parameters outside the embeddings (and a tied head): the kept layers, the final norm
-    /// and an untied LM head, as the extracted model has them (zero-padding not counted).
+    /// Parameters outside the input and output embeddings (the LM head, tied or not): the
+    /// kept layers and the final norm, as the extracted model has them (zero-padding not
+    /// counted) — what pruning targets refer to.
     public func nonEmbeddingParameters(_ c: DecoderConfig) -> Int {
         let h = hidden, d = c.headDim, g = DecoderSubnet.groupSize(c)
-        var n = h + (c.tieWordEmbeddings ? 0 : c.vocabSize * h)
+        var n = h
         for (i, _) in layers.enumerated() {
             let q = heads[i] * d, kv = heads[i] / g * d, f = ffn[i]
             n += h * q + 2 * h * kv + q * h + (c.qkvBias ? q + 2 * kv : 0) + (c.outputBias ? h : 0) + (c.qkNorm ? 2 * d : 0)

@@ -1,0 +1,223 @@
+import Foundation
+import SculptCore
+import SculptNN
+import SculptIO
+import SculptModels
+import SculptTune
+
+/// Which dimensions structured pruning of a decoder removes.
+public enum DecoderPruneAxes: String, CaseIterable, Sendable, Codable {
+    /// Whole layers (least block influence first), then KV groups and FFN channels.
+    case both
+    /// Whole layers only (ShortGPT / Minitron depth pruning).
+    case depth
+    /// KV groups and FFN channels in every layer (Minitron width pruning).
+    case width
+}
+
+public struct DecoderPruneOptions: Sendable {
+    /// Fraction of non-embedding parameters to keep (`--target-params`).
+    public var targetParams: Double
+    public var axes: DecoderPruneAxes = .both
+    public var importance: DecoderImportanceMethod = .activation
+    /// Calibration texts taken from the data (first ones, full sequences).
+    public var calibrationExamples: Int = 64
+    public var recoveryEpochs: Int = 1
+    /// Distil from the unpruned model during recovery (else the label loss alone).
+    public var distill: Bool = true
+    /// Share of the recovery loss that is distillation (the rest: labels).
+    public var distillWeight: Double = 1
+    public var learningRate: Double = 1e-4
+    public var batchSize: Int = 8
+    public var maxLength: Int = 512
+    public var seed: UInt64 = 0
+
+    public init(targetParams: Double) { self.targetParams = targetParams }
+}
+
+/// What `sculpt prune` did to a decoder.
+public struct DecoderPruneReport: Codable, Sendable {
+    public var subnet: String
+    public var paramsBefore: Int
+    public var paramsAfter: Int
+    public var keptFraction: Double
+    public var layersRemoved: [Int]
+    public var extractionMaxAbsDifference: Float
+    public var lossBefore: Double?
+    public var lossPruned: Double?
+    public var lossRecovered: Double?
+    public var decodeTokensPerSecondBefore: Double
+    public var decodeTokensPerSecondAfter: Double
+    /// The pruned model before recovery (an HF directory).
+    public var prunedDirectory: String
+    /// The recovered model (the recovery run's final/), nil with no recovery epochs.
+    public var recoveredDirectory: String?
+    public var note: String
+
+    enum CodingKeys: String, CodingKey {
+        case subnet, paramsBefore = "non_embedding_params_before", paramsAfter = "non_embedding_params_after", keptFraction = "kept_fraction"
+        case layersRemoved = "layers_removed", extractionMaxAbsDifference = "extraction_max_abs_difference"
+        case lossBefore = "val_loss_before", lossPruned = "val_loss_pruned", lossRecovered = "val_loss_recovered"
+        case decodeTokensPerSecondBefore = "decode_tokens_per_second_before", decodeTokensPerSecondAfter = "decode_tokens_per_second_after"
+        case prunedDirectory = "pruned_directory", recoveredDirectory = "recovered_directory", note
+    }
+}
+
+public enum DecoderPruning {
+    /// The uniform sub-network reaching at most `target` of the non-embedding parameters:
+    /// depth removes the least influential layers; width keeps the same number of KV groups
+    /// and FFN channels (a multiple of 8 when it can) in every kept layer, as balanced between
+    /// attention and FFN as the target allows; both first removes layers down to √target,
+    /// then narrows. The hidden size is kept.
+    public static func shape(_ c: DecoderConfig, importance imp: DecoderImportance, target: Double, axes: DecoderPruneAxes) throws -> DecoderSubnet {
+        guard target > 0 && target < 1 else { throw TuneError("--target-params must be in (0, 1), got \(target)") }
+        let full = DecoderSubnet.full(c).nonEmbeddingParameters(c)
+        let budget = Int(target * Double(full))
+        var layers = Array(0..<c.numHiddenLayers)
+        func params(_ layers: [Int], _ groups: Int, _ ffn: Int) -> Int {
+            DecoderSubnet.uniform(c, layers: layers, heads: groups * DecoderSubnet.groupSize(c), ffn: ffn).nonEmbeddingParameters(c)
+        }
+        if axes != .width {
+            guard let order = imp.layersByInfluence else { throw TuneError("depth pruning ranks layers by block influence, which needs calibration data (--data)") }
+            let depthBudget = axes == .depth ? budget : Int(target.squareRoot() * Double(full))
+            for l in order where layers.count > 1 && params(layers, c.numKeyValueHeads, c.intermediateSize) > depthBudget {
+                layers.removeAll { $0 == l }
+            }
+            if axes == .depth {
+                guard params(layers, c.numKeyValueHeads, c.intermediateSize) <= budget else {
+                    throw TuneError("--target-params \(target): even one layer keeps more than that; use --width-only or a larger target")
+                }
+                return DecoderSubnet.uniform(c, layers: layers)
+            }
+        }
+        var best: (groups: Int, ffn: Int, score: Double, params: Int)? = nil
+        let step = c.intermediateSize >= 64 ? 8 : 1
+        for g in 1...c.numKeyValueHeads {
+            // The widest FFN (a multiple of `step`) that fits beside g groups.
+            var f = c.intermediateSize
+            while f > 0 && params(layers, g, f) > budget { f -= f % step == 0 ? step : f % step }
+            guard f > 0 else { continue }
+            let p = params(layers, g, f)
+            let balance = abs(Double(g) / Double(c.numKeyValueHeads) - Double(f) / Double(c.intermediateSize))
+            // Close to the budget first (within 3 %), then balanced.
+            let score = (Double(p) >= 0.97 * Double(budget) ? 0 : 1) + balance
+            if best == nil || score < best!.score { best = (g, f, score, p) }
+        }
+        guard let b = best else { throw TuneError("--target-params \(target): no width fits; use a larger target") }
+        return DecoderSubnet.uniform(c, layers: layers, heads: b.groups * DecoderSubnet.groupSize(c), ffn: b.ffn)
+    }
+
+    /// Token sequences of the first `n` examples of a data file (whole rendered texts).
+    public static func calibration(_ data: URL, text: DecoderText, maxLength: Int, count n: Int) throws -> [[Int32]] {
+        let set = try LMData.load(data, text: text, maxLength: maxLength, trainOn: .all)
+        return set.examples.prefix(n).map(\.ids)
+    }
+
+    /// Structured pruning of a decoder with distillation recovery (Minitron's recipe): scores
+    /// units on calibration texts, reorders the weights so the kept units lead, cuts the
+    /// sub-network out as an ordinary HF directory (`OUT/pruned`, checked against the
+    /// super-network ≤ 1e-4), then fine-tunes it on `data` distilling the unpruned model's
+    /// next-token distributions (`OUT/recovery`, its `final/` the result).
+    public static func run(model path: String, data: URL, evalData: URL?, out: URL, options o: DecoderPruneOptions,
+                           progress: ProgressDisplay?) throws -> DecoderPruneReport {
+        let modelPath = DecoderEvaluation.modelPath(path)
+        let bundle = try DecoderBundle.load(path: modelPath)
+        let c = bundle.model.config
+        if FileManager.default.fileExists(atPath: out.path) {
+            throw TuneError("--out \(out.path) exists; choose a new directory (nothing was written)")
+        }
+        let maxLength = min(o.maxLength, c.contextLimit)
+        let calibration = try calibration(data, text: bundle.text, maxLength: maxLength, count: o.calibrationExamples)
+        guard !calibration.isEmpty else { throw TuneError("--data \(data.path): no examples to calibrate on") }
+        progress?.line("scoring units (\(o.importance.rawValue)) on \(calibration.count) calibration texts")
+        let imp = try bundle.model.importance(o.importance, calibration: calibration)
+        let subnet = try shape(c, importance: imp, target: o.targetParams, axes: o.axes)
+        try bundle.model.reorder(by: imp)
+        let small = try bundle.model.extract(subnet)
+        // The check: the reordered super-network running the sub-network against the extraction.
+        let probe = calibration[0]
+        try bundle.model.activate(subnet)
+        let a = withoutGradients { bundle.model.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        try bundle.model.activate(nil)
+        small.eval()
+        let b = withoutGradients { small.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        let difference = a.maxAbsDifference(b)
+        guard difference <= 1e-4 else {
+            throw TuneError(String(format: "prune: the extracted model differs from the super-network by %.3g (> 1e-4); nothing written", difference))
+        }
+        // Built in place; a failure removes everything this command wrote.
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        var done = false
+        defer { if !done { try? FileManager.default.removeItem(at: out) } }
+        let staging = out
+        let prunedBundle = bundle.replacingModel(small)
+        try DecoderExport.writeHFDirectory(prunedBundle, to: staging.appendingPathComponent("pruned"), replace: false)
+        let eval = evalData ?? data
+        func loss(_ m: DecoderBundle) throws -> Double {
+            try DecoderEvaluation.evaluate(m, data: eval, maxLength: maxLength, exactMatch: false, batchSize: o.batchSize, threads: 0).loss
+        }
+        progress?.line("validation loss of the unpruned and the pruned model on \(eval.lastPathComponent)")
+        let original = try DecoderBundle.load(path: modelPath)
+        let lossBefore = try loss(original), lossPruned = try loss(prunedBundle)
+        var recovered: String? = nil, lossRecovered: Double? = nil
+        if o.recoveryEpochs > 0 {
+            var tc = TrainConfig()
+            tc.model = staging.appendingPathComponent("pruned").path
+            tc.data = data.path
+            tc.evalData = evalData?.path
+            tc.out = staging.appendingPathComponent("recovery").path
+            tc.method = "full"
+            tc.epochs = o.recoveryEpochs
+            tc.lr = o.learningRate
+            tc.batchSize = o.batchSize
+            tc.maxLength = maxLength
+            tc.seed = o.seed
+            tc.trainOn = "completion"
+            if o.distill { tc.distillFrom = modelPath; tc.distillWeight = o.distillWeight }
+            progress?.line("recovery: \(o.recoveryEpochs) epoch(s) of full fine-tuning\(o.distill ? " distilling the unpruned model" : "") on \(data.lastPathComponent)")
+            _ = try Trainer.run(tc, hooks: TrainHooks(progress: progress))
+            let final = RunDirectory(URL(fileURLWithPath: tc.out)).final
+            lossRecovered = try loss(try DecoderBundle.load(path: final.path))
+            recovered = out.appendingPathComponent("recovery/final").path
+        }
+        let speedBefore = DecoderBenchmark.run(model: original.model, batch: 1, prefill: 64, decode: 32, threads: ExecutionContext.pool.threadCount)
+        let speedAfter = DecoderBenchmark.run(model: small, batch: 1, prefill: 64, decode: 32, threads: ExecutionContext.pool.threadCount)
+        done = true
+        let before = DecoderSubnet.full(c).nonEmbeddingParameters(c), after = subnet.nonEmbeddingParameters(c)
+        return DecoderPruneReport(
+            subnet: subnet.json, paramsBefore: before, paramsAfter: after, keptFraction: Double(after) / Double(before),
+            layersRemoved: (0..<c.numHiddenLayers).filter { !subnet.layers.contains($0) }, extractionMaxAbsDifference: difference,
+            lossBefore: lossBefore, lossPruned: lossPruned, lossRecovered: lossRecovered,
+            decodeTokensPerSecondBefore: speedBefore.decodeTokensPerSecond, decodeTokensPerSecondAfter: speedAfter.decodeTokensPerSecond,
+            prunedDirectory: out.appendingPathComponent("pruned").path, recoveredDirectory: recovered,
+            note: "kept_fraction counts non-embedding parameters (embeddings and a tied head excluded); decode speed is batch 1 after a 64-token prompt, 32 tokens, in this run")
+    }
+}
+
+public enum DecoderSubnets {
+    /// Cuts `spec` (a name of the run's `subnets.json`, JSON text or a JSON file) out of a
+    /// decoder as an HF directory: its last hidden states are checked against the model running
+    /// the sub-network on a fixed 64-token probe (≤ 1e-4) before anything is written.
+    public static func extract(model path: String, subnet spec: String, out: URL) throws -> ExtractionReport {
+        let modelPath = DecoderEvaluation.modelPath(path)
+        let bundle = try DecoderBundle.load(path: modelPath)
+        let c = bundle.model.config
+        let subnet = try DecoderSubnetsFile.resolve(spec, run: path, config: c)
+        let small = try bundle.model.extract(subnet)
+        var rng = SeededRNG(seed: 0x5EED)
+        let probe = (0..<min(64, c.contextLimit)).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
+        bundle.model.eval()
+        small.eval()
+        try bundle.model.activate(subnet)
+        let a = withoutGradients { bundle.model.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        try bundle.model.activate(nil)
+        let b = withoutGradients { small.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        let difference = a.maxAbsDifference(b)
+        guard difference <= 1e-4 else {
+            throw TuneError(String(format: "extract: the extracted model differs from the super-network by %.3g (> 1e-4); nothing written", difference))
+        }
+        try DecoderExport.writeHFDirectory(bundle.replacingModel(small), to: out, replace: false)
+        return ExtractionReport(subnet: subnet.json, directory: out.path, maxAbsDifference: difference, checkedExamples: 1,
+                                macs: subnet.macsPerToken(c), params: subnet.nonEmbeddingParameters(c) + c.vocabSize * subnet.hidden, hfCompatible: true)
+    }
+}
