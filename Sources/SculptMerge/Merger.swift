@@ -44,7 +44,8 @@ public struct MergeReport: Codable, Sendable {
 /// place only after the whole merge succeeded; on any error `out` is left as it was.
 public enum Merge {
     static let headComponents: Set<String> = ["classifier", "score", "qa_outputs", "lm_head", "cls", "pre_classifier", "head"]
-    static let copiedFiles = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"]
+    static let copiedFiles = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                              "generation_config.json", "chat_template.jinja", "vocab.json", "merges.txt"]
     static let headFiles = ["head.safetensors", "classifier.json", "labels.json"]
 
     public static func run(configFile: URL, out: URL) throws -> MergeReport {

@@ -190,7 +190,7 @@ public enum DecoderPruning {
             lossBefore: lossBefore, lossPruned: lossPruned, lossRecovered: lossRecovered,
             decodeTokensPerSecondBefore: speedBefore.decodeTokensPerSecond, decodeTokensPerSecondAfter: speedAfter.decodeTokensPerSecond,
             prunedDirectory: out.appendingPathComponent("pruned").path, recoveredDirectory: recovered,
-            note: "kept_fraction counts non-embedding parameters (embeddings and a tied head excluded); decode speed is batch 1 after a 64-token prompt, 32 tokens, in this run")
+            note: "kept_fraction counts non-embedding parameters (the input embedding and the LM head excluded); decode speed is batch 1 after a 64-token prompt, 32 tokens, in this run")
     }
 }
 

@@ -74,7 +74,7 @@ struct Prune: ParsableCommand {
     @Argument(help: "A run directory, or (structured) a decoder: HF directory, GGUF file or decoder run.") var runDir: String
     @Option(help: "magnitude, imp or structured.") var method: String
     @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double?
-    @Option(help: "Decoder, structured: fraction of the non-embedding parameters to keep (embeddings and a tied head excluded).") var targetParams: Double?
+    @Option(help: "Decoder, structured: fraction of the non-embedding parameters to keep (the layers and final norm; input embedding and LM head not counted).") var targetParams: Double?
     @Flag(help: "Decoder: remove whole layers only (least block influence first).") var depthOnly = false
     @Flag(help: "Decoder: narrow every layer only (KV groups and FFN channels).") var widthOnly = false
     @Option(help: "Decoder: chat, prompt/completion or text JSONL for calibration and the recovery fine-tune.") var data: String?

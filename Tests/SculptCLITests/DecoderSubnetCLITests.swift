@@ -131,3 +131,53 @@ final class DecoderSubnetCLITests: XCTestCase {
         XCTAssertTrue(xbad.stderr.contains("layers[1]") && xbad.stderr.contains("twice"), xbad.stderr)
     }
 }
+
+/// Two decoder fine-tunes merged with ties and task_arithmetic: the result is a decoder
+/// directory (tokenizer and chat template beside it) that answers both tasks' questions.
+final class DecoderMergeCLITests: XCTestCase {
+    func testTiesAndTaskArithmeticKeepBothTasks() throws {
+        let dir = SharedData.temporaryDirectory("sculpt-decoder-merge")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyDecoder.write(to: dir.appendingPathComponent("tiny"))
+        // Two tasks: the first and the second half of the tiny chat vocabulary's questions.
+        let all = try TinyDecoder.chatFile(dir.appendingPathComponent("all.jsonl"), count: 40)
+        let lines = try String(contentsOf: all, encoding: .utf8).split(separator: "\n")
+        let a = dir.appendingPathComponent("a.jsonl"), b = dir.appendingPathComponent("b.jsonl")
+        try (lines.enumerated().filter { $0.offset % 2 == 0 }.map(\.element).joined(separator: "\n") + "\n").write(to: a, atomically: true, encoding: .utf8)
+        try (lines.enumerated().filter { $0.offset % 2 == 1 }.map(\.element).joined(separator: "\n") + "\n").write(to: b, atomically: true, encoding: .utf8)
+        for (name, data) in [("ra", a), ("rb", b)] {
+            let t = try SculptCLI.run(["train", "--model", model.path, "--data", data.path, "--out", dir.appendingPathComponent(name).path, "--epochs", "6",
+                                       "--batch-size", "4", "--lr", "0.005", "--val-fraction", "0", "--threads", "1"])
+            XCTAssertEqual(t.status, 0, t.stderr)
+        }
+        func loss(_ m: String, _ data: URL) throws -> Double {
+            let e = try SculptCLI.run(["eval", m, "--data", data.path, "--json", "--threads", "1"])
+            XCTAssertEqual(e.status, 0, e.stderr)
+            let o = try JSONSerialization.jsonObject(with: Data(e.stdout.split(separator: "\n").last!.utf8)) as! [String: Any]
+            return o["loss"] as! Double
+        }
+        let base = try loss(model.path, b)
+        for method in ["task_arithmetic", "ties"] {
+            let yaml = dir.appendingPathComponent("\(method).yaml")
+            try """
+            merge_method: \(method)
+            base_model: \(model.path)
+            models:
+              - model: \(dir.appendingPathComponent("ra").path)
+                parameters: {weight: 1.0}
+              - model: \(dir.appendingPathComponent("rb").path)
+                parameters: {weight: 1.0}
+            parameters: {density: 0.5}
+            """.write(to: yaml, atomically: true, encoding: .utf8)
+            let out = dir.appendingPathComponent("merged-\(method)")
+            let m = try SculptCLI.run(["merge", yaml.path, "--out", out.path])
+            XCTAssertEqual(m.status, 0, m.stderr)
+            for f in ["config.json", "tokenizer.json", "chat_template.jinja", "generation_config.json"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "\(method): \(f)")
+            }
+            // Task b's loss: well below the base's (the merge kept what rb learnt).
+            XCTAssertLessThan(try loss(out.path, b), base * 0.7, method)
+            XCTAssertLessThan(try loss(out.path, a), base * 0.7, method)
+        }
+    }
+}

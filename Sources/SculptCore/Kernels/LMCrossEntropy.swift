@@ -62,17 +62,25 @@ public enum LMCrossEntropy {
                 scaleRow(row, vocab, scale)
                 row[Int(label)] -= scale
             }
-            if let dHidden {
-                sgemm(transA: false, transB: false, m: m, n: h, k: vocab, alpha: 1, a: p, lda: vocab, b: weight.storage.pointer, ldb: h,
-                      beta: 0, c: dHidden.storage.pointer + start * h, ldc: h, pool: pool)
-            }
-            if let dWeight {
-                sgemm(transA: true, transB: false, m: vocab, n: h, k: m, alpha: 1, a: p, lda: vocab, b: hidden.storage.pointer + start * h, ldb: h,
-                      beta: 1, c: dWeight.storage.pointer, ldc: h, pool: pool)
-            }
+            backpropagate(logitGradients: p, rows: m, start: start, hidden: hidden, weight: weight, dHidden: dHidden, dWeight: dWeight, pool: pool)
             start += m
         }
         return (dHidden, dWeight)
+    }
+
+    /// Rows `start..<start + rows` of d logits ([rows, vocab] at `logitGradients`) through the
+    /// head: d hidden of those rows = dL·W, d W += dLᵀ·hidden.
+    static func backpropagate(logitGradients p: UnsafeMutablePointer<Float>, rows m: Int, start: Int, hidden: Tensor, weight: Tensor,
+                              dHidden: Tensor?, dWeight: Tensor?, pool: ThreadPool) {
+        let h = weight.shape[1], vocab = weight.shape[0]
+        if let dHidden {
+            sgemm(transA: false, transB: false, m: m, n: h, k: vocab, alpha: 1, a: p, lda: vocab, b: weight.storage.pointer, ldb: h,
+                  beta: 0, c: dHidden.storage.pointer + start * h, ldc: h, pool: pool)
+        }
+        if let dWeight {
+            sgemm(transA: true, transB: false, m: vocab, n: h, k: m, alpha: 1, a: p, lda: vocab, b: hidden.storage.pointer + start * h, ldb: h,
+                  beta: 1, c: dWeight.storage.pointer, ldc: h, pool: pool)
+        }
     }
 
     private static func dims(_ hidden: Tensor, _ weight: Tensor, _ labels: [Int32]) -> (Int, Int, Int) {
@@ -122,7 +130,6 @@ public enum LMDistillation {
     public static func backward(hidden: Tensor, weight: Tensor, teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool],
                                 temperature: Float, chunkRows: Int, scale: Float,
                                 wantHidden: Bool, wantWeight: Bool) -> (hidden: Tensor?, weight: Tensor?) {
-        let h = weight.shape[1]
         let dHidden = wantHidden ? Tensor.zeros(hidden.shape) : nil
         let dWeight = wantWeight ? Tensor.zeros(weight.shape) : nil
         let pool = ExecutionContext.pool
@@ -133,14 +140,7 @@ public enum LMDistillation {
                 if !counted[start + r] { s.update(repeating: 0, count: vocab); continue }
                 for j in 0..<vocab { s[j] = factor * (Foundation.exp(s[j]) - Foundation.exp(t[j])) }
             }
-            if let dHidden {
-                sgemm(transA: false, transB: false, m: m, n: h, k: vocab, alpha: 1, a: sLog, lda: vocab, b: weight.storage.pointer, ldb: h,
-                      beta: 0, c: dHidden.storage.pointer + start * h, ldc: h, pool: pool)
-            }
-            if let dWeight {
-                sgemm(transA: true, transB: false, m: vocab, n: h, k: m, alpha: 1, a: sLog, lda: vocab, b: hidden.storage.pointer + start * h, ldb: h,
-                      beta: 1, c: dWeight.storage.pointer, ldc: h, pool: pool)
-            }
+            LMCrossEntropy.backpropagate(logitGradients: sLog, rows: m, start: start, hidden: hidden, weight: weight, dHidden: dHidden, dWeight: dWeight, pool: pool)
         }
         return (dHidden, dWeight)
     }
