@@ -221,3 +221,59 @@ public enum DecoderSubnets {
                                 macs: subnet.macsPerToken(c), params: subnet.nonEmbeddingParameters(c) + c.vocabSize * subnet.hidden, hfCompatible: true)
     }
 }
+
+/// What unstructured or 2:4 pruning of a decoder did.
+public struct DecoderMaskReport: Codable, Sendable {
+    public var method: String
+    public var pattern: String
+    /// Zero fraction of the layers' projection weights.
+    public var sparsity: Double
+    public var lossBefore: Double
+    public var lossAfter: Double
+    public var decodeTokensPerSecondBefore: Double
+    public var decodeTokensPerSecondAfter: Double
+    public var directory: String
+    public var note: String
+
+    enum CodingKeys: String, CodingKey {
+        case method, pattern, sparsity, lossBefore = "val_loss_before", lossAfter = "val_loss_after"
+        case decodeTokensPerSecondBefore = "decode_tokens_per_second_before", decodeTokensPerSecondAfter = "decode_tokens_per_second_after"
+        case directory, note
+    }
+}
+
+extension DecoderPruning {
+    /// Zeroes weights of a decoder's layers (magnitude or Wanda, unstructured or 2:4) and
+    /// writes the result as an HF directory with its masks (`masks.safetensors`, for a masked
+    /// fine-tune); reports validation loss and batch-1 decode speed before and after.
+    public static func masks(model path: String, score: DecoderWeightScore, sparsity: Double, twoFour: Bool, data: URL?, evalData: URL?,
+                             out: URL, calibrationExamples: Int = 64, maxLength: Int = 512, batchSize: Int = 8) throws -> DecoderMaskReport {
+        let modelPath = DecoderEvaluation.modelPath(path)
+        let bundle = try DecoderBundle.load(path: modelPath)
+        let c = bundle.model.config
+        if FileManager.default.fileExists(atPath: out.path) { throw TuneError("--out \(out.path) exists; choose a new directory (nothing was written)") }
+        guard let eval = evalData ?? data else { throw TuneError("--data (or --eval-data) is required: the losses before and after are measured on it") }
+        let length = min(maxLength, c.contextLimit)
+        let texts = try data.map { try DecoderPruning.calibration($0, text: bundle.text, maxLength: length, count: calibrationExamples) } ?? []
+        func loss(_ b: DecoderBundle) throws -> Double {
+            try DecoderEvaluation.evaluate(b, data: eval, maxLength: length, exactMatch: false, batchSize: batchSize, threads: 0).loss
+        }
+        let before = try loss(bundle)
+        let threads = ExecutionContext.pool.threadCount
+        let speedBefore = DecoderBenchmark.run(model: bundle.model, batch: 1, prefill: 64, decode: 32, threads: threads)
+        let masks = try bundle.model.pruneWeights(score, sparsity: sparsity, twoFour: twoFour, calibration: texts)
+        var zeros = 0, total = 0
+        for m in masks.values { total += m.count; for i in 0..<m.count where m[flat: i] == 0 { zeros += 1 } }
+        let after = try loss(bundle)
+        let speedAfter = DecoderBenchmark.run(model: bundle.model, batch: 1, prefill: 64, decode: 32, threads: threads)
+        try StagedDirectory.write(out, existing: .refuse) { dir in
+            try bundle.model.save(to: dir)
+            _ = try DecoderExport.writeTokenizer(bundle, to: dir)
+            try SafeTensorsSaving.write(masks, to: dir.appendingPathComponent("masks.safetensors"))
+        }
+        return DecoderMaskReport(method: score.rawValue, pattern: twoFour ? "2:4" : "unstructured", sparsity: Double(zeros) / Double(max(total, 1)),
+                                 lossBefore: before, lossAfter: after, decodeTokensPerSecondBefore: speedBefore.decodeTokensPerSecond,
+                                 decodeTokensPerSecondAfter: speedAfter.decodeTokensPerSecond, directory: out.path,
+                                 note: "the zeros bring no speed here: Sculpt's kernels are dense and multiply the zeros too (no sparse or 2:4 kernels on this CPU); the gain is compressibility, and the masks let a masked fine-tune recover")
+    }
+}

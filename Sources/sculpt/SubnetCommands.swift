@@ -72,9 +72,10 @@ struct Extract: ParsableCommand {
 struct Prune: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Prune a trained run: unstructured magnitude (masks, exact zeros), iterative magnitude pruning with rewinding, or structured heads/channels with a recovery fine-tune; a decoder (model or run): structured depth/width pruning to a parameter target with distillation recovery.")
     @Argument(help: "A run directory, or (structured) a decoder: HF directory, GGUF file or decoder run.") var runDir: String
-    @Option(help: "magnitude, imp or structured.") var method: String
+    @Option(help: "magnitude, imp or structured (a decoder: structured, magnitude or wanda).") var method: String
     @Option(help: "Fraction of prunable weights (magnitude) or of heads/channels (structured) to remove.") var sparsity: Double?
     @Option(help: "Decoder, structured: fraction of the non-embedding parameters to keep (the layers and final norm; input embedding and LM head not counted).") var targetParams: Double?
+    @Option(help: "Decoder, magnitude or wanda: unstructured (--sparsity of each matrix or row) or 2:4 (2 of every 4 consecutive weights).") var pattern: String = "unstructured"
     @Flag(help: "Decoder: remove whole layers only (least block influence first).") var depthOnly = false
     @Flag(help: "Decoder: narrow every layer only (KV groups and FFN channels).") var widthOnly = false
     @Option(help: "Decoder: chat, prompt/completion or text JSONL for calibration and the recovery fine-tune.") var data: String?
@@ -118,7 +119,8 @@ struct Prune: ParsableCommand {
     }
 
     func runDecoder() throws {
-        guard method == "structured" else { throw ValidationError("decoders are pruned with --method structured (got \"\(method)\")") }
+        if method == "magnitude" || method == "wanda" { return try runDecoderMasks() }
+        guard method == "structured" else { throw ValidationError("decoders are pruned with --method structured, magnitude or wanda (got \"\(method)\")") }
         guard !(depthOnly && widthOnly) else { throw ValidationError("give at most one of --depth-only and --width-only") }
         guard let data else { throw ValidationError("--data is required to prune a decoder (calibration and recovery)") }
         guard let out else { throw ValidationError("--out is required to prune a decoder") }
@@ -158,6 +160,30 @@ struct Prune: ParsableCommand {
         print(String(format: "kept %.1f %% of the non-embedding parameters: %@", r.keptFraction * 100, r.subnet))
         if !r.layersRemoved.isEmpty { print("layers removed: \(r.layersRemoved.map(String.init).joined(separator: ", "))") }
         print("pruned model: \(r.prunedDirectory)" + (r.recoveredDirectory.map { "; recovered: \($0)" } ?? ""))
+        print(r.note)
+    }
+
+    func runDecoderMasks() throws {
+        guard ["unstructured", "2:4"].contains(pattern) else { throw ValidationError("--pattern must be unstructured or 2:4, got \"\(pattern)\"") }
+        guard let out else { throw ValidationError("--out is required to prune a decoder") }
+        guard targetParams == nil, !depthOnly, !widthOnly else { throw ValidationError("--target-params, --depth-only and --width-only apply to --method structured") }
+        let twoFour = pattern == "2:4"
+        if twoFour, sparsity != nil, sparsity != 0.5 { throw ValidationError("--pattern 2:4 zeroes half the weights; drop --sparsity or give 0.5") }
+        guard let s = twoFour ? 0.5 : sparsity else { throw ValidationError("--sparsity is required (the fraction of weights to zero)") }
+        guard s > 0 && s < 1 else { throw ValidationError("--sparsity must be in (0, 1), got \(s)") }
+        guard calibrationExamples > 0, batchSize > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples and --batch-size must be positive, --max-length at least 2") }
+        if method == "wanda" && data == nil { throw ValidationError("--method wanda needs --data (calibration texts)") }
+        let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
+            try DecoderPruning.masks(model: runDir, score: method == "wanda" ? .wanda : .magnitude, sparsity: s, twoFour: twoFour,
+                                     data: data.map { URL(fileURLWithPath: $0) }, evalData: evalData.map { URL(fileURLWithPath: $0) },
+                                     out: URL(fileURLWithPath: out), calibrationExamples: calibrationExamples, maxLength: maxLength, batchSize: batchSize)
+        }
+        if json { print(jsonLine(r)); return }
+        print(table(["", "before", "after"], [
+            ["validation loss", String(format: "%.4f", r.lossBefore), String(format: "%.4f", r.lossAfter)],
+            ["decode tokens/s (batch 1)", String(format: "%.1f", r.decodeTokensPerSecondBefore), String(format: "%.1f", r.decodeTokensPerSecondAfter)],
+        ]))
+        print(String(format: "%@ %@ pruning: %.1f %% of the layers' projection weights are zero; model in %@", r.method, r.pattern, r.sparsity * 100, r.directory))
         print(r.note)
     }
 }

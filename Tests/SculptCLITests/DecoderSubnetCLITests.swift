@@ -73,6 +73,25 @@ final class DecoderSubnetCLITests: XCTestCase {
         XCTAssertEqual(split.stderr.split(separator: "\n").count, 1, split.stderr)
     }
 
+    func testWandaAndTwoFourMasks() throws {
+        for (method, extra) in [("wanda", ["--sparsity", "0.5"]), ("magnitude", ["--pattern", "2:4"])] {
+            let out = dir.appendingPathComponent("masked-\(method)")
+            let p = try sculpt(["prune", model.path, "--method", method, "--data", train.path, "--out", out.path, "--json", "--threads", "1"] + extra)
+            XCTAssertEqual(p.status, 0, p.stderr)
+            let r = try json(p.stdout)
+            XCTAssertEqual(try XCTUnwrap(r["sparsity"] as? Double), 0.5, accuracy: 1e-9)
+            XCTAssertTrue((r["note"] as? String ?? "").contains("no speed"))
+            XCTAssertNoThrow(try DecoderLM.load(directory: out))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("masks.safetensors").path))
+        }
+        let bad = try sculpt(["prune", model.path, "--method", "wanda", "--sparsity", "0.5", "--out", dir.appendingPathComponent("w").path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.hasPrefix("Error:") && bad.stderr.contains("--data"), bad.stderr)
+        let pat = try sculpt(["prune", model.path, "--method", "magnitude", "--pattern", "3:4", "--data", train.path, "--out", dir.appendingPathComponent("p").path])
+        XCTAssertEqual(pat.status, 1)
+        XCTAssertTrue(pat.stderr.contains("--pattern"), pat.stderr)
+    }
+
     func testImportancePruneAndExtract() throws {
         let imp = try sculpt(["importance", model.path, "--data", train.path, "--json", "--threads", "1"])
         XCTAssertEqual(imp.status, 0, imp.stderr)

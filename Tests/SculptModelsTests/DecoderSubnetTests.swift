@@ -180,6 +180,45 @@ final class DecoderSubnetTests: XCTestCase {
         XCTAssertGreaterThan(imp.ffn[0].max()!, 0)
     }
 
+    /// Magnitude zeroes the smallest half of each matrix, Wanda the lowest |w|·‖x_j‖ half of
+    /// each row (‖x_j‖ recomputed here for layer 0's q_proj), 2:4 two of every four.
+    func testWeightMasks() throws {
+        let c = Self.configs[0]
+        let x = Self.ids(9, vocab: c.vocabSize, seed: 6)
+        for (score, twoFour) in [(DecoderWeightScore.magnitude, false), (.wanda, false), (.wanda, true), (.magnitude, true)] {
+            let m = Self.model(c)
+            let q = m.model.layers[0].selfAttention.qProj.weight.value.copy()
+            let n1 = withoutGradients { m.model.layers[0].inputLayernorm(m.model.embedTokens(x, shape: [x.count])).value }
+            let masks = try m.pruneWeights(score, sparsity: 0.5, twoFour: twoFour, calibration: [x])
+            XCTAssertEqual(masks.count, 7 * c.numHiddenLayers)
+            let mq = masks["model.layers.0.self_attn.q_proj.weight"]!
+            let rows = q.shape[0], cols = q.shape[1]
+            for r in 0..<rows {
+                let kept = (0..<cols).filter { mq[flat: r * cols + $0] == 1 }
+                if twoFour {
+                    for g in stride(from: 0, to: cols, by: 4) { XCTAssertEqual(kept.filter { $0 >= g && $0 < g + 4 }.count, 2) }
+                } else if score == .wanda {
+                    XCTAssertEqual(kept.count, cols / 2)
+                    let norm = (0..<cols).map { j in (0..<x.count).reduce(0.0) { $0 + Double(n1[flat: $1 * cols + j] * n1[flat: $1 * cols + j]) }.squareRoot() }
+                    func s(_ j: Int) -> Double { Double(abs(q[flat: r * cols + j])) * norm[j] }
+                    let pruned = (0..<cols).filter { mq[flat: r * cols + $0] == 0 }
+                    XCTAssertGreaterThanOrEqual(kept.map(s).min()!, pruned.map(s).max()! * (1 - 1e-6), "row \(r)")
+                }
+            }
+            if score == .magnitude && !twoFour {
+                XCTAssertEqual((0..<mq.count).filter { mq[flat: $0] == 0 }.count, mq.count / 2)
+                let keptMin = (0..<mq.count).filter { mq[flat: $0] == 1 }.map { abs(q[flat: $0]) }.min()!
+                let prunedMax = (0..<mq.count).filter { mq[flat: $0] == 0 }.map { abs(q[flat: $0]) }.max()!
+                XCTAssertGreaterThanOrEqual(keptMin, prunedMax)
+            }
+            // The weights are the masked ones.
+            let w = m.model.layers[0].selfAttention.qProj.weight.value
+            for i in 0..<w.count { XCTAssertEqual(w[flat: i], q[flat: i] * mq[flat: i]) }
+        }
+        XCTAssertThrowsError(try Self.model(c).pruneWeights(.wanda, sparsity: 0.5, twoFour: false))
+        XCTAssertThrowsError(try Self.model(c).pruneWeights(.magnitude, sparsity: 1, twoFour: false))
+    }
+
     func testParameterCountMatchesExtraction() throws {
         for c in Self.configs {
             let m = Self.model(c)

@@ -58,7 +58,10 @@ public final class DecoderAttention: Module {
             let shape = GroupedAttentionShape(batch: step.batch, sequence: step.sequence, heads: heads, kvHeads: kvHeads, headDim: headDim)
             context = causalAttention(q: q, k: k, v: v, shape: shape, keyMask: step.keyMask, segmentStarts: step.segmentStarts)
         }
-        recorder?.recordContext(context.value, headDim: headDim)
+        if let r = recorder {
+            r.recordContext(context.value, headDim: headDim)
+            DecoderLayerRecorder.squareSums(context.value, into: &r.context)
+        }
         return oProj(context)
     }
 }

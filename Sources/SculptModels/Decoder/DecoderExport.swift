@@ -20,7 +20,7 @@ public enum DecoderExport {
     }
 
     /// Tokenizer files: copied from a source directory, or made from the tokenizer (GGUF).
-    static func writeTokenizer(_ bundle: DecoderBundle, to dir: URL) throws -> [String] {
+    public static func writeTokenizer(_ bundle: DecoderBundle, to dir: URL) throws -> [String] {
         let fm = FileManager.default
         var written: [String] = []
         if bundle.source.format == .directory {

@@ -43,11 +43,24 @@ public struct DecoderImportance: Codable, Sendable, Equatable {
 final class DecoderLayerRecorder {
     var heads: [Double], ffn: [Double], hidden: [Double]
     var influence = 0.0, tokens = 0
+    /// Σ x² per input feature of the layer's linears (Wanda's ‖X_j‖²): the attention input
+    /// (q/k/v), the attention context (o), the MLP input (gate/up), the SwiGLU output (down).
+    var attentionInput: [Double], context: [Double], mlpInput: [Double], mlpHidden: [Double]
 
-    init(heads: Int, ffn: Int, hidden: Int) {
+    init(heads: Int, headDim: Int, ffn: Int, hidden: Int) {
         self.heads = [Double](repeating: 0, count: heads)
         self.ffn = [Double](repeating: 0, count: ffn)
         self.hidden = [Double](repeating: 0, count: hidden)
+        attentionInput = [Double](repeating: 0, count: hidden)
+        context = [Double](repeating: 0, count: heads * headDim)
+        mlpInput = attentionInput
+        mlpHidden = self.ffn
+    }
+
+    /// Rows [rows, n] of value² sums into `into`.
+    static func squareSums(_ t: Tensor, into: inout [Double]) {
+        let rows = t.shape[0], width = t.shape[1], p = t.storage.pointer
+        for r in 0..<rows { for j in 0..<width { let v = Double(p[r * width + j]); into[j] += v * v } }
     }
 
     /// Context rows [rows, heads·headDim]: each head's L2 norm per row.
@@ -88,11 +101,14 @@ extension DecoderLayer {
     func recorded(_ x: Variable, step: DecoderStep, cache: KVCache?, into r: DecoderLayerRecorder) -> Variable {
         let n1 = inputLayernorm(x)
         DecoderLayerRecorder.absSums(n1.value, into: &r.hidden)
+        DecoderLayerRecorder.squareSums(n1.value, into: &r.attentionInput)
         let h = x + selfAttention(n1, step: step, cache: cache, recorder: r)
         let n2 = postAttentionLayernorm(h)
         DecoderLayerRecorder.absSums(n2.value, into: &r.hidden)
+        DecoderLayerRecorder.squareSums(n2.value, into: &r.mlpInput)
         let act = swiglu(gate: mlp.gateProj(n2), up: mlp.upProj(n2))
         DecoderLayerRecorder.absSums(act.value, into: &r.ffn)
+        DecoderLayerRecorder.squareSums(act.value, into: &r.mlpHidden)
         let y = h + mlp.downProj(act)
         r.recordInfluence(input: x.value, output: y.value)
         return y
@@ -112,24 +128,11 @@ extension DecoderLM {
         let wasTraining = training
         eval()
         defer { if wasTraining { train() } }
-        let recorders = model.layers.map { _ in DecoderLayerRecorder(heads: c.numAttentionHeads, ffn: c.intermediateSize, hidden: c.hiddenSize) }
+        let recorders = model.layers.map { _ in DecoderLayerRecorder(heads: c.numAttentionHeads, headDim: c.headDim, ffn: c.intermediateSize, hidden: c.hiddenSize) }
         var tokens = 0
         if !calibration.isEmpty {
-            for l in model.layers.indices { model.layers[l].recorder = recorders[l] }
-            defer { for l in model.layers { l.recorder = nil } }
             if method == .taylor { zeroGrad() }
-            for ids in calibration where ids.count >= 2 {
-                tokens += ids.count
-                if method == .taylor {
-                    let labels = DecoderLM.shiftedLabels(ids, batch: 1, sequence: ids.count)
-                    let hidden = hiddenStates(ids: ids, batch: 1, sequence: ids.count)
-                    let loss = lmCrossEntropy(hidden: hidden, weight: headWeight, labels: labels)
-                    loss.backward()
-                } else {
-                    _ = withoutGradients { hiddenStates(ids: ids, batch: 1, sequence: ids.count) }
-                }
-            }
-            guard tokens > 0 else { throw ModelError.badWeights(file: "importance", message: "the calibration texts have no sequence of two or more tokens") }
+            tokens = try record(calibration, into: recorders, backward: method == .taylor)
         }
         var groups: [[Double]] = [], ffn: [[Double]] = [], hidden = [Double](repeating: 0, count: c.hiddenSize)
         let criterion: ImportanceCriterion = method == .taylor ? .taylor : .magnitude
@@ -165,6 +168,26 @@ extension DecoderLM {
         }
         let influence: [Double]? = calibration.isEmpty ? nil : recorders.map { $0.influence / Double(max($0.tokens, 1)) }
         return DecoderImportance(method: method, groups: groups, ffn: ffn, hidden: hidden, blockInfluence: influence, tokens: tokens)
+    }
+
+    /// Runs the calibration texts (each alone) with `recorders` attached; with `backward`,
+    /// back-propagates their next-token loss too. Returns the tokens seen.
+    func record(_ calibration: [[Int32]], into recorders: [DecoderLayerRecorder], backward: Bool) throws -> Int {
+        for l in model.layers.indices { model.layers[l].recorder = recorders[l] }
+        defer { for l in model.layers { l.recorder = nil } }
+        var tokens = 0
+        for ids in calibration where ids.count >= 2 {
+            tokens += ids.count
+            if backward {
+                let labels = DecoderLM.shiftedLabels(ids, batch: 1, sequence: ids.count)
+                let hidden = hiddenStates(ids: ids, batch: 1, sequence: ids.count)
+                lmCrossEntropy(hidden: hidden, weight: headWeight, labels: labels).backward()
+            } else {
+                _ = withoutGradients { hiddenStates(ids: ids, batch: 1, sequence: ids.count) }
+            }
+        }
+        guard tokens > 0 else { throw ModelError.badWeights(file: "importance", message: "the calibration texts have no sequence of two or more tokens") }
+        return tokens
     }
 
     /// Permutes the weights so every layer's key-value groups and FFN channels, and the

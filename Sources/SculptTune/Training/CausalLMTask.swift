@@ -103,16 +103,29 @@ final class CausalLMTask: TrainingTask {
 
     func accumulate(_ indices: [Int], weight: Float, step: Int) -> Double {
         let b = Self.batch(indices.map { train[$0] }, padId: padId, packInto: c.packing ? c.maxLength : nil)
-        var loss = Self.loss(decoder, b, exits: exits)
+        let loss: Variable
         if let teacher {
+            // One student pass; at every exit (a sorted run's depths, else the whole model)
+            // the distillation to the teacher's distributions, mixed with the label loss.
+            let hidden = Self.targetHidden(decoder, b, exits: exits)
             let t = withoutGradients { Self.targetHidden(teacher, b, exits: nil)[0].value }
-            let kd = lmDistillation(hidden: Self.targetHidden(decoder, b, exits: nil)[0], weight: decoder.headWeight,
-                                    teacherHidden: t, teacherWeight: teacher.headWeight.value, temperature: Float(c.distillTemperature))
             let w = Float(c.distillWeight)
-            loss = w == 1 ? kd : kd * w + loss * (1 - w)
+            let perExit = hidden.map { h -> Variable in
+                let kd = lmDistillation(hidden: h, weight: decoder.headWeight, teacherHidden: t, teacherWeight: teacher.headWeight.value,
+                                        temperature: Float(c.distillTemperature))
+                return w == 1 ? kd : kd * w + lmCrossEntropy(hidden: h, weight: decoder.headWeight, labels: b.targets) * (1 - w)
+            }
+            loss = Self.mean(perExit)
+        } else {
+            loss = Self.loss(decoder, b, exits: exits)
         }
         (loss * weight).backward()
         return Double(loss.value.scalar)
+    }
+
+    static func mean(_ losses: [Variable]) -> Variable {
+        guard losses.count > 1 else { return losses[0] }
+        return losses.dropFirst().reduce(losses[0], +) * (1 / Float(losses.count))
     }
 
     /// The depths of the nested sub-models of a sorted run: `count` of them, evenly from a
@@ -156,9 +169,7 @@ final class CausalLMTask: TrainingTask {
     /// Mean next-token loss over the batch's target tokens, logits formed a chunk of rows at a
     /// time (`lmCrossEntropy`); with exits, the mean of every depth's loss.
     static func loss(_ decoder: DecoderLM, _ b: Batch, exits: [Int]? = nil) -> Variable {
-        let losses = targetHidden(decoder, b, exits: exits).map { lmCrossEntropy(hidden: $0, weight: decoder.headWeight, labels: b.targets) }
-        guard losses.count > 1 else { return losses[0] }
-        return losses.dropFirst().reduce(losses[0], +) * (1 / Float(losses.count))
+        mean(targetHidden(decoder, b, exits: exits).map { lmCrossEntropy(hidden: $0, weight: decoder.headWeight, labels: b.targets) })
     }
 
     static func loss(_ decoder: DecoderLM, _ examples: [LMExample], padId: Int32, packInto capacity: Int? = nil) -> Variable {
