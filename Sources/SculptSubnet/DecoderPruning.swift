@@ -195,6 +195,26 @@ public enum DecoderPruning {
 }
 
 public enum DecoderSubnets {
+    /// The sub-networks a decoder run names (a sorted run's depths) and the whole model, with
+    /// MACs per token (projections, FFN, head) and parameters (embedding included).
+    public static func list(model path: String) throws -> SubnetListing {
+        let bundle = try DecoderBundle.load(path: DecoderEvaluation.modelPath(path))
+        let c = bundle.model.config
+        let file = try DecoderSubnetsFile.read(run: path, config: c)
+        var named = file?.named ?? [:]
+        if !named.values.contains(DecoderSubnet.full(c)) { named["max"] = DecoderSubnet.full(c) }
+        let full = Double(DecoderSubnet.full(c).macsPerToken(c))
+        let entries = named.map { name, s in
+            SubnetEntry(name: name, subnet: s.json, macs: s.macsPerToken(c), params: s.nonEmbeddingParameters(c) + c.vocabSize * s.hidden * (c.tieWordEmbeddings ? 1 : 2),
+                        macsFraction: Double(s.macsPerToken(c)) / full, accuracy: nil)
+        }.sorted { ($0.macs, $0.name) < ($1.macs, $1.name) }
+        let g = DecoderSubnet.groupSize(c)
+        return SubnetListing(kind: "decoder", training: file?.training ?? "none",
+                             dimensions: ["layers": "any of 0–\(c.numHiddenLayers - 1), in order", "heads (per layer)": "multiples of \(g) up to \(c.numAttentionHeads)",
+                                          "ffn (per layer)": "1–\(c.intermediateSize)", "hidden": "1–\(c.hiddenSize)"],
+                             macsUnit: "per token: projections, FFN and LM head", subnets: entries)
+    }
+
     /// Cuts `spec` (a name of the run's `subnets.json`, JSON text or a JSON file) out of a
     /// decoder as an HF directory: its last hidden states are checked against the model running
     /// the sub-network on a fixed 64-token probe (≤ 1e-4) before anything is written.

@@ -7,7 +7,7 @@ import SculptTune
 
 struct Subnets: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The search space of an elastic or gated run and its named sub-networks with MACs and parameters.")
-    @Argument(help: "A run directory trained with --method elastic or gates.") var runDir: String
+    @Argument(help: "A run directory trained with --method elastic or gates, or a decoder (model or run: a sorted run lists its depths).") var runDir: String
     @Option(help: "Also list N nested sub-networks (depth and width growing together).") var nested: Int = 0
     @Flag(help: "Evaluate each sub-network on the run's validation split (BatchNorm recalibrated first).") var eval = false
     @Option(help: "Threads (0: all cores).") var threads: Int = 0
@@ -15,8 +15,10 @@ struct Subnets: ParsableCommand {
 
     func run() throws {
         guard nested >= 0 else { throw ValidationError("--nested must be ≥ 0") }
+        let decoder = DecoderEvaluation.isDecoder(runDir)
+        if decoder && (nested > 0 || eval) { throw ValidationError("--nested and --eval apply to classifier runs; a decoder's sub-networks are evaluated with sculpt eval --subnet NAME") }
         let l = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
-            try RunSubnets.list(URL(fileURLWithPath: runDir), nested: nested, evaluate: eval)
+            try decoder ? DecoderSubnets.list(model: runDir) : RunSubnets.list(URL(fileURLWithPath: runDir), nested: nested, evaluate: eval)
         }
         if json { print(jsonLine(l)); return }
         print("\(l.kind) super-network (\(l.training))")

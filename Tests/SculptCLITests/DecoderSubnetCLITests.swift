@@ -47,6 +47,14 @@ final class DecoderSubnetCLITests: XCTestCase {
         let named = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: sortedRun).appendingPathComponent("subnets.json"))) as! [String: Any]
         XCTAssertEqual(named["kind"] as? String, "decoder")
         XCTAssertEqual(Set((named["named"] as! [String: Any]).keys), ["depth-1", "depth-2", "depth-3", "depth-4"])
+        let listing = try sculpt(["subnets", sortedRun, "--json"])
+        XCTAssertEqual(listing.status, 0, listing.stderr)
+        let rows = try XCTUnwrap(try json(listing.stdout)["subnets"] as? [[String: Any]])
+        XCTAssertEqual(rows.map { $0["name"] as? String }, ["depth-1", "depth-2", "depth-3", "depth-4"])
+        let macs = rows.compactMap { $0["macs"] as? Int }
+        XCTAssertEqual(macs, macs.sorted())
+        XCTAssertEqual(rows.last?["macs_fraction"] as? Double, 1)
+        XCTAssertTrue(try sculpt(["subnets", sortedRun]).stdout.contains("depth-2"))
         func loss(_ run: String, _ subnet: String) throws -> Double {
             let e = try sculpt(["eval", run, "--data", test.path, "--subnet", subnet, "--json", "--threads", "1"])
             XCTAssertEqual(e.status, 0, e.stderr)
