@@ -37,9 +37,14 @@ extension BertLayer {
 
 /// Per output row (or input column) of a Linear: Σ w² (magnitude) or Σ |w·g| (Taylor).
 func unitScores(_ linear: Linear, alongRows: Bool, _ criterion: ImportanceCriterion) -> [Double] {
-    let w = linear.weight.value
+    unitScores(linear.weight, alongRows: alongRows, criterion)
+}
+
+/// Per row (or column) of a 2-D weight variable, from its value and accumulated gradient.
+func unitScores(_ weight: Variable, alongRows: Bool, _ criterion: ImportanceCriterion) -> [Double] {
+    let w = weight.value
     let rows = w.shape[0], cols = w.shape[1]
-    let g = criterion == .taylor ? (linear.weight.grad ?? Tensor.zeros(w.shape)) : w
+    let g = criterion == .taylor ? (weight.grad ?? Tensor.zeros(w.shape)) : w
     var out = [Double](repeating: 0, count: alongRows ? rows : cols)
     w.withUnsafePointer { wp in
         g.withUnsafePointer { gp in

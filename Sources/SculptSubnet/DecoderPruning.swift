@@ -132,47 +132,38 @@ public enum DecoderPruning {
         progress?.line("scoring units (\(o.importance.rawValue)) on \(calibration.count) calibration texts")
         let imp = try bundle.model.importance(o.importance, calibration: calibration)
         let subnet = try shape(c, importance: imp, target: o.targetParams, axes: o.axes)
+        // Reordering leaves the function (and the cost) unchanged: the reordered model stands
+        // for the unpruned one below.
         try bundle.model.reorder(by: imp)
-        let small = try bundle.model.extract(subnet)
-        // The check: the reordered super-network running the sub-network against the extraction.
-        let probe = calibration[0]
-        try bundle.model.activate(subnet)
-        let a = withoutGradients { bundle.model.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
-        try bundle.model.activate(nil)
-        small.eval()
-        let b = withoutGradients { small.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
-        let difference = a.maxAbsDifference(b)
-        guard difference <= 1e-4 else {
-            throw TuneError(String(format: "prune: the extracted model differs from the super-network by %.3g (> 1e-4); nothing written", difference))
-        }
+        let (small, difference) = try bundle.model.checkedExtraction(subnet, probe: calibration[0])
         // Built in place; a failure removes everything this command wrote.
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         var done = false
         defer { if !done { try? FileManager.default.removeItem(at: out) } }
-        let staging = out
         let prunedBundle = bundle.replacingModel(small)
-        try DecoderExport.writeHFDirectory(prunedBundle, to: staging.appendingPathComponent("pruned"), replace: false)
+        try DecoderExport.writeHFDirectory(prunedBundle, to: out.appendingPathComponent("pruned"), replace: false)
         let eval = evalData ?? data
         func loss(_ m: DecoderBundle) throws -> Double {
             try DecoderEvaluation.evaluate(m, data: eval, maxLength: maxLength, exactMatch: false, batchSize: o.batchSize, threads: 0).loss
         }
         progress?.line("validation loss of the unpruned and the pruned model on \(eval.lastPathComponent)")
-        let original = try DecoderBundle.load(path: modelPath)
-        let lossBefore = try loss(original), lossPruned = try loss(prunedBundle)
+        let lossBefore = try loss(bundle), lossPruned = try loss(prunedBundle)
+        let threads = ExecutionContext.pool.threadCount
+        let speedBefore = DecoderBenchmark.run(model: bundle.model, batch: 1, prefill: 64, decode: 32, threads: threads)
+        let speedAfter = DecoderBenchmark.run(model: small, batch: 1, prefill: 64, decode: 32, threads: threads)
         var recovered: String? = nil, lossRecovered: Double? = nil
         if o.recoveryEpochs > 0 {
             var tc = TrainConfig()
-            tc.model = staging.appendingPathComponent("pruned").path
+            tc.model = out.appendingPathComponent("pruned").path
             tc.data = data.path
             tc.evalData = evalData?.path
-            tc.out = staging.appendingPathComponent("recovery").path
+            tc.out = out.appendingPathComponent("recovery").path
             tc.method = "full"
             tc.epochs = o.recoveryEpochs
             tc.lr = o.learningRate
             tc.batchSize = o.batchSize
             tc.maxLength = maxLength
             tc.seed = o.seed
-            tc.trainOn = "completion"
             if o.distill { tc.distillFrom = modelPath; tc.distillWeight = o.distillWeight }
             progress?.line("recovery: \(o.recoveryEpochs) epoch(s) of full fine-tuning\(o.distill ? " distilling the unpruned model" : "") on \(data.lastPathComponent)")
             _ = try Trainer.run(tc, hooks: TrainHooks(progress: progress))
@@ -180,8 +171,6 @@ public enum DecoderPruning {
             lossRecovered = try loss(try DecoderBundle.load(path: final.path))
             recovered = out.appendingPathComponent("recovery/final").path
         }
-        let speedBefore = DecoderBenchmark.run(model: original.model, batch: 1, prefill: 64, decode: 32, threads: ExecutionContext.pool.threadCount)
-        let speedAfter = DecoderBenchmark.run(model: small, batch: 1, prefill: 64, decode: 32, threads: ExecutionContext.pool.threadCount)
         done = true
         let before = DecoderSubnet.full(c).nonEmbeddingParameters(c), after = subnet.nonEmbeddingParameters(c)
         return DecoderPruneReport(
@@ -223,19 +212,9 @@ public enum DecoderSubnets {
         let bundle = try DecoderBundle.load(path: modelPath)
         let c = bundle.model.config
         let subnet = try DecoderSubnetsFile.resolve(spec, run: path, config: c)
-        let small = try bundle.model.extract(subnet)
         var rng = SeededRNG(seed: 0x5EED)
         let probe = (0..<min(64, c.contextLimit)).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
-        bundle.model.eval()
-        small.eval()
-        try bundle.model.activate(subnet)
-        let a = withoutGradients { bundle.model.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
-        try bundle.model.activate(nil)
-        let b = withoutGradients { small.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
-        let difference = a.maxAbsDifference(b)
-        guard difference <= 1e-4 else {
-            throw TuneError(String(format: "extract: the extracted model differs from the super-network by %.3g (> 1e-4); nothing written", difference))
-        }
+        let (small, difference) = try bundle.model.checkedExtraction(subnet, probe: probe)
         try DecoderExport.writeHFDirectory(bundle.replacingModel(small), to: out, replace: false)
         return ExtractionReport(subnet: subnet.json, directory: out.path, maxAbsDifference: difference, checkedExamples: 1,
                                 macs: subnet.macsPerToken(c), params: subnet.nonEmbeddingParameters(c) + c.vocabSize * subnet.hidden, hfCompatible: true)

@@ -121,13 +121,13 @@ struct Prune: ParsableCommand {
     }
 
     func runDecoder() throws {
-        if method == "magnitude" || method == "wanda" { return try runDecoderMasks() }
+        guard let out else { throw ValidationError("--out is required to prune a decoder") }
+        guard calibrationExamples > 0, batchSize > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples and --batch-size must be positive, --max-length at least 2") }
+        if method == "magnitude" || method == "wanda" { return try runDecoderMasks(out: out) }
         guard method == "structured" else { throw ValidationError("decoders are pruned with --method structured, magnitude or wanda (got \"\(method)\")") }
         guard !(depthOnly && widthOnly) else { throw ValidationError("give at most one of --depth-only and --width-only") }
         guard let data else { throw ValidationError("--data is required to prune a decoder (calibration and recovery)") }
-        guard let out else { throw ValidationError("--out is required to prune a decoder") }
         guard recoveryEpochs >= 0 else { throw ValidationError("--recovery-epochs must be ≥ 0") }
-        guard calibrationExamples > 0, batchSize > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples and --batch-size must be positive, --max-length at least 2") }
         guard recoveryLr > 0 else { throw ValidationError("--recovery-lr must be positive") }
         let target: Double
         switch (targetParams, sparsity) {
@@ -165,15 +165,13 @@ struct Prune: ParsableCommand {
         print(r.note)
     }
 
-    func runDecoderMasks() throws {
+    func runDecoderMasks(out: String) throws {
         guard ["unstructured", "2:4"].contains(pattern) else { throw ValidationError("--pattern must be unstructured or 2:4, got \"\(pattern)\"") }
-        guard let out else { throw ValidationError("--out is required to prune a decoder") }
         guard targetParams == nil, !depthOnly, !widthOnly else { throw ValidationError("--target-params, --depth-only and --width-only apply to --method structured") }
         let twoFour = pattern == "2:4"
         if twoFour, sparsity != nil, sparsity != 0.5 { throw ValidationError("--pattern 2:4 zeroes half the weights; drop --sparsity or give 0.5") }
         guard let s = twoFour ? 0.5 : sparsity else { throw ValidationError("--sparsity is required (the fraction of weights to zero)") }
         guard s > 0 && s < 1 else { throw ValidationError("--sparsity must be in (0, 1), got \(s)") }
-        guard calibrationExamples > 0, batchSize > 0, maxLength >= 2 else { throw ValidationError("--calibration-examples and --batch-size must be positive, --max-length at least 2") }
         if method == "wanda" && data == nil { throw ValidationError("--method wanda needs --data (calibration texts)") }
         let r = try withThreads(threads > 0 ? threads : ThreadPool.machineThreadCount) {
             try DecoderPruning.masks(model: runDir, score: method == "wanda" ? .wanda : .magnitude, sparsity: s, twoFour: twoFour,

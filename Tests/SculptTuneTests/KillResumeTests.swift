@@ -58,12 +58,16 @@ final class KillResumeTests: XCTestCase {
         let killedAt = try killMidRun(binary, common, in: killedDir, afterStep: 17)
         XCTAssertLessThan(killedAt, 113, "killed mid-epoch 1 (113 steps per epoch)")
 
-        let resumed = try train(binary, ["--resume", killedDir.path])
+        try assertResumedEqualsUninterrupted(binary, killed: killedDir, full: fullDir, file: "final/model.safetensors")
+    }
+
+    /// Resumes the killed run and compares `file` of both runs byte for byte.
+    func assertResumedEqualsUninterrupted(_ binary: URL, killed: URL, full: URL, file: String) throws {
+        let resumed = try train(binary, ["--resume", killed.path])
         resumed.waitUntilExit()
         XCTAssertEqual(resumed.terminationStatus, 0)
-        let a = try Data(contentsOf: fullDir.appendingPathComponent("final/model.safetensors"))
-        let b = try Data(contentsOf: killedDir.appendingPathComponent("final/model.safetensors"))
-        XCTAssertEqual(a, b, "resumed weights differ from the uninterrupted run")
+        let a = try Data(contentsOf: full.appendingPathComponent(file)), b = try Data(contentsOf: killed.appendingPathComponent(file))
+        XCTAssertEqual(a, b, "resumed \(file) differs from the uninterrupted run's")
     }
 
     /// The same for a decoder's chat SFT (LoRA with dropout, so the adapters' generators are
@@ -83,11 +87,6 @@ final class KillResumeTests: XCTestCase {
 
         XCTAssertLessThan(try killMidRun(binary, common, in: killedDir, afterStep: 12), 1000, "killed before the end (1000 steps)")
 
-        let resumed = try train(binary, ["--resume", killedDir.path])
-        resumed.waitUntilExit()
-        XCTAssertEqual(resumed.terminationStatus, 0)
-        let a = try Data(contentsOf: fullDir.appendingPathComponent("final/adapter_model.safetensors"))
-        let b = try Data(contentsOf: killedDir.appendingPathComponent("final/adapter_model.safetensors"))
-        XCTAssertEqual(a, b, "resumed adapter differs from the uninterrupted run")
+        try assertResumedEqualsUninterrupted(binary, killed: killedDir, full: fullDir, file: "final/adapter_model.safetensors")
     }
 }

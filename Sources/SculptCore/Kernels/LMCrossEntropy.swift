@@ -113,11 +113,11 @@ public enum LMDistillation {
     public static func forward(hidden: Tensor, weight: Tensor, teacherHidden: Tensor, teacherWeight: Tensor, counted: [Bool],
                                temperature: Float, chunkRows: Int) -> (sum: Double, counted: Int) {
         var total = 0.0, n = 0
-        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows) { start, m, sLog, tLog, vocab in
+        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows, studentLog: true) { start, m, sLog, tProb, tLog, vocab in
             for r in 0..<m where counted[start + r] {
-                let s = sLog + r * vocab, t = tLog + r * vocab
+                let s = sLog + r * vocab, p = tProb + r * vocab, t = tLog! + r * vocab
                 var row = 0.0
-                for j in 0..<vocab { let lt = t[j]; row += Double(Foundation.exp(lt)) * Double(lt - s[j]) }
+                for j in 0..<vocab { row += Double(p[j] * (t[j] - s[j])) }
                 total += row * Double(temperature * temperature)
                 n += 1
             }
@@ -134,22 +134,24 @@ public enum LMDistillation {
         let dWeight = wantWeight ? Tensor.zeros(weight.shape) : nil
         let pool = ExecutionContext.pool
         let factor = scale * temperature
-        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows) { start, m, sLog, tLog, vocab in
+        chunks(hidden, weight, teacherHidden, teacherWeight, counted, temperature, chunkRows, studentLog: false) { start, m, sProb, tProb, _, vocab in
             for r in 0..<m {
-                let s = sLog + r * vocab, t = tLog + r * vocab
+                let s = sProb + r * vocab, t = tProb + r * vocab
                 if !counted[start + r] { s.update(repeating: 0, count: vocab); continue }
-                for j in 0..<vocab { s[j] = factor * (Foundation.exp(s[j]) - Foundation.exp(t[j])) }
+                for j in 0..<vocab { s[j] = factor * (s[j] - t[j]) }
             }
-            LMCrossEntropy.backpropagate(logitGradients: sLog, rows: m, start: start, hidden: hidden, weight: weight, dHidden: dHidden, dWeight: dWeight, pool: pool)
+            LMCrossEntropy.backpropagate(logitGradients: sProb, rows: m, start: start, hidden: hidden, weight: weight, dHidden: dHidden, dWeight: dWeight, pool: pool)
         }
         return (dHidden, dWeight)
     }
 
-    /// Runs `body(start, rows, studentLogProbs, teacherLogProbs, vocab)` for each chunk with a
-    /// counted row (log-softmax of logits / T, both [rows, vocab], writable).
+    /// Runs `body(start, rows, student, teacherProbabilities, teacherLogProbabilities, vocab)`
+    /// for each chunk with a counted row, on softmax rows of logits / T ([rows, vocab],
+    /// writable): the student's as log-probabilities (`studentLog`) or probabilities, the
+    /// teacher's as probabilities and, with `studentLog`, log-probabilities too.
     private static func chunks(_ hidden: Tensor, _ weight: Tensor, _ teacherHidden: Tensor, _ teacherWeight: Tensor, _ counted: [Bool],
-                               _ temperature: Float, _ chunkRows: Int,
-                               _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+                               _ temperature: Float, _ chunkRows: Int, studentLog: Bool,
+                               _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?, Int) -> Void) {
         precondition(weight.rank == 2 && teacherWeight.rank == 2 && hidden.shape.last == weight.shape[1] && teacherHidden.shape.last == teacherWeight.shape[1],
                      "lmDistillation: hidden \(hidden.shape) / head \(weight.shape) and teacher \(teacherHidden.shape) / \(teacherWeight.shape) do not match")
         let h = weight.shape[1], ht = teacherWeight.shape[1], vocab = weight.shape[0]
@@ -157,9 +159,10 @@ public enum LMDistillation {
         let rows = hidden.count / max(h, 1)
         precondition(teacherHidden.count / max(ht, 1) == rows && counted.count == rows, "lmDistillation: \(rows) student rows, \(teacherHidden.count / max(ht, 1)) teacher rows, \(counted.count) flags")
         let chunk = max(1, chunkRows)
-        // Logits go to `scratch`, their log-softmax (not computable in place) to s and t.
-        let s = Tensor(uninitializedShape: [min(chunk, max(rows, 1)), vocab]), t = Tensor(uninitializedShape: s.shape)
-        let scratch = Tensor(uninitializedShape: s.shape)
+        // Logits go to `scratch` (softmax is not computed in place), the softmax rows beside it.
+        let shape = [min(chunk, max(rows, 1)), vocab]
+        let scratch = Tensor(uninitializedShape: shape), student = Tensor(uninitializedShape: shape), tProb = Tensor(uninitializedShape: shape)
+        let tLog = studentLog ? Tensor(uninitializedShape: shape) : nil
         let pool = ExecutionContext.pool
         let inverseT = 1 / temperature
         var start = 0
@@ -168,11 +171,12 @@ public enum LMDistillation {
             if !counted[start..<(start + m)].contains(true) { start += m; continue }
             sgemm(transA: false, transB: true, m: m, n: vocab, k: h, alpha: inverseT, a: hidden.storage.pointer + start * h, lda: h,
                   b: weight.storage.pointer, ldb: h, beta: 0, c: scratch.storage.pointer, ldc: vocab, pool: pool)
-            softmaxRows(scratch.storage.pointer, s.storage.pointer, rows: m, n: vocab, log: true, pool: pool)
+            softmaxRows(scratch.storage.pointer, student.storage.pointer, rows: m, n: vocab, log: studentLog, pool: pool)
             sgemm(transA: false, transB: true, m: m, n: vocab, k: ht, alpha: inverseT, a: teacherHidden.storage.pointer + start * ht, lda: ht,
                   b: teacherWeight.storage.pointer, ldb: ht, beta: 0, c: scratch.storage.pointer, ldc: vocab, pool: pool)
-            softmaxRows(scratch.storage.pointer, t.storage.pointer, rows: m, n: vocab, log: true, pool: pool)
-            body(start, m, s.storage.pointer, t.storage.pointer, vocab)
+            softmaxRows(scratch.storage.pointer, tProb.storage.pointer, rows: m, n: vocab, log: false, pool: pool)
+            if let tLog { softmaxRows(scratch.storage.pointer, tLog.storage.pointer, rows: m, n: vocab, log: true, pool: pool) }
+            body(start, m, student.storage.pointer, tProb.storage.pointer, tLog?.storage.pointer, vocab)
             start += m
         }
     }

@@ -106,6 +106,13 @@ public final class DecoderLayer: Module {
         [("self_attn", selfAttention), ("mlp", mlp), ("input_layernorm", inputLayernorm), ("post_attention_layernorm", postAttentionLayernorm)]
     }
 
+    /// The seven projection matrices with their names inside the layer.
+    public var projections: [(name: String, linear: Linear)] {
+        let a = selfAttention
+        return [("self_attn.q_proj", a.qProj), ("self_attn.k_proj", a.kProj), ("self_attn.v_proj", a.vProj), ("self_attn.o_proj", a.oProj),
+                ("mlp.gate_proj", mlp.gateProj), ("mlp.up_proj", mlp.upProj), ("mlp.down_proj", mlp.downProj)]
+    }
+
     func callAsFunction(_ x: Variable, step: DecoderStep, cache: KVCache?) -> Variable {
         if let r = recorder { return recorded(x, step: step, cache: cache, into: r) }
         let h = x + selfAttention(inputLayernorm(x), step: step, cache: cache)

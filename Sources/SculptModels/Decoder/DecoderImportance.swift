@@ -161,9 +161,7 @@ extension DecoderLM {
             for p in [a.oProj, m.downProj] { add(unitScores(p, alongRows: true, criterion), into: &hidden) }
         }
         if method != .activation {
-            let embed = Linear(weight: model.embedTokens.weight.value, bias: nil)
-            embed.weight.grad = model.embedTokens.weight.grad
-            add(unitScores(embed, alongRows: false, criterion), into: &hidden)
+            add(unitScores(model.embedTokens.weight, alongRows: false, criterion), into: &hidden)
             if method == .taylor { zeroGrad() }
         }
         let influence: [Double]? = calibration.isEmpty ? nil : recorders.map { $0.influence / Double(max($0.tokens, 1)) }

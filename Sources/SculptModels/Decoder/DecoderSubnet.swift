@@ -175,9 +175,7 @@ extension DecoderLM {
         if let s = subnet { try s.validate(config) }
         let s = subnet.flatMap { $0.isFull(config) ? nil : $0 }
         if let s, s.hidden < config.hiddenSize || s.heads.contains(where: { $0 < config.numAttentionHeads }) || s.ffn.contains(where: { $0 < config.intermediateSize }) {
-            let attached = model.layers.flatMap { l in [l.selfAttention.qProj, l.selfAttention.kProj, l.selfAttention.vProj, l.selfAttention.oProj,
-                                                        l.mlp.gateProj, l.mlp.upProj, l.mlp.downProj] }.contains { !$0.isPlain }
-            if attached {
+            if model.layers.contains(where: { $0.projections.contains { !$0.linear.isPlain } }) {
                 throw SubnetError(field: "(model)", message: "a sub-network narrower than the model runs on plain weights; merge the LoRA adapter (or fold the s2ft split) first")
             }
         }
@@ -207,6 +205,27 @@ extension DecoderLM {
             layer.inputLayernorm.activeDimension = hidden
             layer.postAttentionLayernorm.activeDimension = hidden
         }
+    }
+
+    /// `extract(subnet)` checked: its last hidden states on `probe` against this model running
+    /// the sub-network, at most 1e-4 apart (else an error, nothing returned). Returns the
+    /// extraction (in evaluation mode) and the largest difference.
+    public func checkedExtraction(_ subnet: DecoderSubnet, probe: [Int32]) throws -> (model: DecoderLM, maxAbsDifference: Float) {
+        let small = try extract(subnet)
+        let wasTraining = training
+        eval()
+        small.eval()
+        defer { if wasTraining { train() } }
+        let previous = activeSubnet
+        try activate(subnet)
+        defer { try? activate(previous) }
+        let a = withoutGradients { hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        let b = withoutGradients { small.hiddenStates(ids: probe, batch: 1, sequence: probe.count).value }
+        let difference = a.maxAbsDifference(b)
+        guard difference <= 1e-4 else {
+            throw ModelError.badWeights(file: "extract", message: String(format: "the extracted model differs from the super-network by %.3g (> 1e-4); nothing written", difference))
+        }
+        return (small, difference)
     }
 
     /// A dense model holding only `subnet`: its layers renumbered from 0, leading slices of

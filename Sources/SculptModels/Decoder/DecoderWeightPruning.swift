@@ -34,17 +34,13 @@ extension DecoderLM {
             _ = try record(calibration, into: recorders, backward: false)
             for (l, r) in recorders.enumerated() {
                 let a = r.attentionInput.map { $0.squareRoot() }, m = r.mlpInput.map { $0.squareRoot() }
-                norms[l] = ["q_proj": a, "k_proj": a, "v_proj": a, "o_proj": r.context.map { $0.squareRoot() },
-                            "gate_proj": m, "up_proj": m, "down_proj": r.mlpHidden.map { $0.squareRoot() }]
+                norms[l] = ["self_attn.q_proj": a, "self_attn.k_proj": a, "self_attn.v_proj": a, "self_attn.o_proj": r.context.map { $0.squareRoot() },
+                            "mlp.gate_proj": m, "mlp.up_proj": m, "mlp.down_proj": r.mlpHidden.map { $0.squareRoot() }]
             }
         }
         var masks: [String: Tensor] = [:]
         for (l, layer) in model.layers.enumerated() {
-            let a = layer.selfAttention, mlp = layer.mlp
-            let named: [(String, String, Linear)] = [
-                ("self_attn", "q_proj", a.qProj), ("self_attn", "k_proj", a.kProj), ("self_attn", "v_proj", a.vProj), ("self_attn", "o_proj", a.oProj),
-                ("mlp", "gate_proj", mlp.gateProj), ("mlp", "up_proj", mlp.upProj), ("mlp", "down_proj", mlp.downProj)]
-            for (block, name, linear) in named {
+            for (name, linear) in layer.projections {
                 let w = linear.weight.value
                 let rows = w.shape[0], cols = w.shape[1], p = w.storage.pointer
                 let inputNorm = norms[l][name] ?? [Double](repeating: 1, count: cols)
@@ -69,7 +65,7 @@ extension DecoderLM {
                     for i in order.prefix(k) { mp[i] = 0 }
                 }
                 for i in 0..<(rows * cols) where mp[i] == 0 { p[i] = 0 }
-                masks["model.layers.\(l).\(block).\(name).weight"] = mask
+                masks["model.layers.\(l).\(name).weight"] = mask
             }
         }
         return masks

@@ -45,7 +45,7 @@ final class CausalLMTask: TrainingTask {
             exits = nil
         }
         if let t = c.distillFrom {
-            let path = try DecoderEvaluation.modelPath(t)
+            let path = DecoderEvaluation.modelPath(t)
             let tb = try DecoderBundle.load(path: path)
             guard tb.model.config.vocabSize == bundle.model.config.vocabSize else {
                 throw TuneError("--distill-from \(t): its vocabulary (\(tb.model.config.vocabSize)) differs from the model's (\(bundle.model.config.vocabSize))")
