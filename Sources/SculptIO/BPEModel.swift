@@ -30,7 +30,7 @@ struct BPEModel: Sendable {
     /// id → token; ids are dense, `0..<tokens.count`.
     let tokens: [String]
     /// (left id << 32 | right id) → (rank << 32 | merged id).
-    private let merges: [UInt64: UInt64]
+    let merges: [UInt64: UInt64]
     /// Ids of the one-character tokens for characters below U+0144 (the byte-level alphabet), -1 if absent.
     private let smallScalarIds: [Int32]
     private let otherScalarIds: [UInt32: Int32]

@@ -231,16 +231,73 @@ struct Score: ParsableCommand {
 }
 
 struct Convert: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a decoder (GGUF or HF directory) as a Hugging Face directory transformers loads (float32 safetensors, config, tokenizer, chat template, generation config).")
+    static let configuration = CommandConfiguration(abstract: "Write a decoder as a Hugging Face directory transformers loads (float32 safetensors, config, tokenizer, chat template, generation config) or, for --out F.gguf, as a GGUF file llama.cpp loads, every matrix keeping the precision it came in.")
 
-    @Argument(help: "A decoder: a GGUF file or a Hugging Face directory.") var model: String
-    @Option(help: "The directory to create.") var out: String
+    @Argument(help: "A decoder: a GGUF file, a Hugging Face directory, a PEFT adapter directory or a run.") var model: String
+    @Option(help: "The directory to create, or a file ending in .gguf.") var out: String
     @Flag(help: "Replace --out if it exists (atomically).") var force = false
+    @Flag(help: "Print what was written as one JSON object.") var json = false
 
     func run() throws {
         let bundle = try loadDecoder(model)
+        if out.lowercased().hasSuffix(".gguf") {
+            let report = try DecoderGGUF.write(bundle, to: URL(fileURLWithPath: out), replace: force)
+            printGGUFReport(report, source: model, out: out, json: json)
+            return
+        }
         let written = try DecoderExport.writeHFDirectory(bundle, to: URL(fileURLWithPath: out), replace: force)
+        if json { print(jsonLine(["out": out, "files": written.joined(separator: ",")])); return }
         print("converted \(model) to \(out): \(written.joined(separator: ", "))")
+    }
+}
+
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Store a decoder's matrices in fewer bits: a GGUF file llama.cpp loads (Q8_0, Q4_0, Q4_1 blocks as llama.cpp's reference quantizer makes them; BF16, F16, F32), or a Hugging Face directory of BF16/F16 safetensors. Norms and biases stay F32.")
+
+    static let types: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1, "bf16": .bf16, "f16": .f16, "f32": .f32]
+
+    @Argument(help: "A decoder: a GGUF file, a Hugging Face directory, a PEFT adapter directory or a run.") var model: String
+    @Option(help: "q8_0, q4_0, q4_1, bf16, f16 or f32.") var type: String
+    @Option(help: "Tensors to keep at their source precision: a glob on GGUF or transformers names (token_embd.weight, *ffn_down*); repeatable.") var keep: [String] = []
+    @Option(help: "A file ending in .gguf, or a directory (bf16, f16 and f32 only).") var out: String
+    @Flag(help: "Replace --out if it exists (atomically).") var force = false
+    @Flag(help: "Print what was written as one JSON object.") var json = false
+
+    func run() throws {
+        guard let t = Self.types[type.lowercased()] else {
+            let later = ["nf4", "int8"].contains(type.lowercased()) ? " (\(type) is not implemented yet)" : ""
+            throw ValidationError("--type must be one of \(Self.types.keys.sorted().joined(separator: ", ")), got \"\(type)\"\(later)")
+        }
+        let gguf = out.lowercased().hasSuffix(".gguf")
+        if !gguf {
+            let dtypes: [GGMLType: SafeTensorsDType] = [.bf16: .bf16, .f16: .f16, .f32: .f32]
+            guard let dtype = dtypes[t] else { throw ValidationError("--type \(type) is written to GGUF only: give --out a name ending in .gguf") }
+            guard keep.isEmpty else { throw ValidationError("--keep applies to GGUF output only") }
+            let bundle = try loadDecoder(model)
+            let written = try DecoderExport.writeHFDirectory(bundle, to: URL(fileURLWithPath: out), replace: force, dtype: dtype)
+            if json { print(jsonLine(["out": out, "type": t.name, "files": written.joined(separator: ",")])); return }
+            print("wrote \(out) (\(t.name) safetensors): \(written.joined(separator: ", "))")
+            return
+        }
+        let bundle = try loadDecoder(model)
+        let report = try DecoderGGUF.write(bundle, to: URL(fileURLWithPath: out), options: GGUFExportOptions(type: t, keep: keep), replace: force)
+        let unmatched = keep.filter { k in let g = NameGlob(k); return !report.tensors.contains { g.matches($0.name) } && !bundle.model.namedParameters().contains { g.matches($0.name) } }
+        if !unmatched.isEmpty { note("note: --keep \(unmatched.joined(separator: ", ")) matched no tensor") }
+        printGGUFReport(report, source: model, out: out, json: json)
+    }
+}
+
+/// The summary of a GGUF export: tensors and bytes per type, and any fallbacks.
+func printGGUFReport(_ report: GGUFExportReport, source: String, out: String, json: Bool) {
+    if json { print(jsonLine(report)); return }
+    let rows = report.byType.map { [$0.type, "\($0.tensors)", String(format: "%.1f MB", Double($0.bytes) / 1e6)] }
+    print(table(["type", "tensors", "bytes"], rows))
+    let copied = report.tensors.filter(\.copied).count
+    print(String(format: "wrote %@ (%@, GGUF v3, %.1f MB) from %@", out, report.architecture, Double(report.fileBytes) / 1e6, source)
+          + (copied > 0 ? "; \(copied) tensors copied unchanged from the source file" : ""))
+    if !report.fallbacks.isEmpty {
+        print("F16 for \(report.fallbacks.count) matrices whose rows do not split into 32-value blocks: \(report.fallbacks.prefix(4).joined(separator: ", "))\(report.fallbacks.count > 4 ? ", …" : "")")
     }
 }
 

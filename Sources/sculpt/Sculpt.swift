@@ -6,7 +6,7 @@ struct Sculpt: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sculpt",
         abstract: "Fine-tune, discover, search, extract and merge sub-networks of pre-trained models, natively on the CPU.",
-        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Info.self, Tokenize.self, Embed.self, Generate.self, Score.self, Convert.self, ImportanceCommand.self, Bench.self,
+        subcommands: [Demo.self, Train.self, Eval.self, Predict.self, Info.self, Tokenize.self, Embed.self, Generate.self, Score.self, Convert.self, Quantize.self, ImportanceCommand.self, Bench.self,
                       Subnets.self, Extract.self, Prune.self, SubnetSearchCommand.self, LatencyTableCommand.self,
                       FrontSubnetCommand.self, ParetoCommand.self, SearchBenchmark.self, MergeCommand.self, DiffCommand.self]
     )

@@ -225,7 +225,7 @@ public struct DecoderConfig: Sendable, Equatable {
 
     /// config.json as transformers writes it for this family (rope settings both in the
     /// transformers-5 `rope_parameters` form and as `rope_theta`, so older versions read it).
-    public func jsonObject() -> [String: Any] {
+    public func jsonObject(torchDtype: String = "float32") -> [String: Any] {
         var rope: [String: Any] = ["rope_type": ropeScaling.name, "rope_theta": ropeTheta]
         switch ropeScaling {
         case .none: break
@@ -241,7 +241,7 @@ public struct DecoderConfig: Sendable, Equatable {
             "intermediate_size": intermediateSize, "vocab_size": vocabSize, "max_position_embeddings": maxPositionEmbeddings,
             "rms_norm_eps": rmsNormEps, "rope_theta": ropeTheta, "rope_parameters": rope, "hidden_act": "silu",
             "tie_word_embeddings": tieWordEmbeddings, "mlp_bias": mlpBias, "initializer_range": initializerRange,
-            "attention_dropout": 0.0, "use_cache": true, "torch_dtype": "float32",
+            "attention_dropout": 0.0, "use_cache": true, "torch_dtype": torchDtype,
         ]
         if modelType != "qwen2" { o["attention_bias"] = qkvBias }
         if modelType == "mistral" || modelType.hasPrefix("qwen") {
@@ -255,9 +255,9 @@ public struct DecoderConfig: Sendable, Equatable {
     }
 
     /// Validates and writes config.json atomically.
-    public func write(to url: URL) throws {
+    public func write(to url: URL, torchDtype: String = "float32") throws {
         try validate(file: url.path)
-        var data = try JSONSerialization.data(withJSONObject: jsonObject(), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        var data = try JSONSerialization.data(withJSONObject: jsonObject(torchDtype: torchDtype), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         data.append(UInt8(ascii: "\n"))
         try AtomicFile.write(data, to: url)
     }

@@ -3,16 +3,16 @@ import SculptCore
 import SculptIO
 
 /// Writes a decoder as a Hugging Face directory that `AutoModelForCausalLM.from_pretrained`
-/// and `AutoTokenizer.from_pretrained` load: float32 model.safetensors, config.json,
+/// and `AutoTokenizer.from_pretrained` load: model.safetensors (float32, or `dtype`), config.json,
 /// generation_config.json, tokenizer.json, tokenizer_config.json and chat_template.jinja.
 public enum DecoderExport {
     /// The files written, in order. The directory is built beside `out` and moved into place;
     /// an existing `out` is refused unless `replace`.
     @discardableResult
-    public static func writeHFDirectory(_ bundle: DecoderBundle, to out: URL, replace: Bool) throws -> [String] {
+    public static func writeHFDirectory(_ bundle: DecoderBundle, to out: URL, replace: Bool, dtype: SafeTensorsDType = .f32) throws -> [String] {
         var written: [String] = []
         try StagedDirectory.write(out, existing: replace ? .replace : .refuse) { dir in
-            try bundle.model.save(to: dir)
+            try bundle.model.save(to: dir, dtype: dtype)
             written += ["model.safetensors", "config.json", "generation_config.json"]
             written += try writeTokenizer(bundle, to: dir)
         }

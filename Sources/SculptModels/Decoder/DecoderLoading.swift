@@ -99,14 +99,15 @@ extension DecoderLM {
         return LoadReport(missing: [], unexpected: unexpected.sorted())
     }
 
-    /// Writes config.json, generation_config.json and model.safetensors (float32) into
-    /// `directory`, as transformers' `save_pretrained` lays them out.
-    public func save(to directory: URL, generation: [String: Any] = [:]) throws {
+    /// Writes config.json, generation_config.json and model.safetensors (float32, or `dtype`)
+    /// into `directory`, as transformers' `save_pretrained` lays them out.
+    public func save(to directory: URL, dtype: SafeTensorsDType = .f32, generation: [String: Any] = [:]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [String: Tensor] = [:]
         for (n, p) in namedParameters() { tensors[n] = p.value }
-        try SafeTensorsSaving.write(tensors, to: directory.appendingPathComponent("model.safetensors"), metadata: ["format": "pt"])
-        try config.write(to: directory.appendingPathComponent("config.json"))
+        try SafeTensorsSaving.write(tensors, to: directory.appendingPathComponent("model.safetensors"), dtype: dtype, metadata: ["format": "pt"])
+        try config.write(to: directory.appendingPathComponent("config.json"),
+                         torchDtype: dtype == .bf16 ? "bfloat16" : dtype == .f16 ? "float16" : "float32")
         var gen: [String: Any] = ["_from_model_config": true]
         if let b = config.bosTokenId { gen["bos_token_id"] = b }
         if config.eosTokenIds.count == 1 { gen["eos_token_id"] = config.eosTokenIds[0] } else if !config.eosTokenIds.isEmpty { gen["eos_token_id"] = config.eosTokenIds }
