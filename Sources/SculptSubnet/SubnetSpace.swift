@@ -212,8 +212,13 @@ public struct SubnetsFile: Sendable {
         guard let data = try? Data(contentsOf: url) else {
             throw TuneError("\(url.path): missing; sub-networks are recorded by `sculpt train --method elastic` or `gates`")
         }
-        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = obj["kind"] as? String,
-              let spaceObj = obj["space"] else { throw TuneError("\(url.path): not a sub-networks file") }
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let kind = obj["kind"] as? String else {
+            throw TuneError("\(url.path): not a sub-networks file")
+        }
+        if kind == "decoder" {
+            throw TuneError("\(url.path): a decoder run's nested depths; this command works on classifier super-networks (for a decoder run use `sculpt subnets`, `extract --subnet`, or --subnet on eval, score and generate)")
+        }
+        guard let spaceObj = obj["space"] else { throw TuneError("\(url.path): not a sub-networks file") }
         let spaceData = try JSONSerialization.data(withJSONObject: spaceObj)
         let space: SubnetSpace
         do {

@@ -55,6 +55,10 @@ final class DecoderSubnetCLITests: XCTestCase {
         XCTAssertEqual(macs, macs.sorted())
         XCTAssertEqual(rows.last?["macs_fraction"] as? Double, 1)
         XCTAssertTrue(try sculpt(["subnets", sortedRun]).stdout.contains("depth-2"))
+        // A classifier-only command on the decoder run says what the run is and where to go.
+        let search = try sculpt(["search", sortedRun, "--db", dir.appendingPathComponent("s.sqlite").path, "--evaluations", "4", "--population", "2"])
+        XCTAssertEqual(search.status, 1, search.stdout)
+        XCTAssertTrue(search.stderr.hasPrefix("Error: ") && search.stderr.contains("decoder") && search.stderr.split(separator: "\n").count == 1, search.stderr)
         func loss(_ run: String, _ subnet: String) throws -> Double {
             let e = try sculpt(["eval", run, "--data", test.path, "--subnet", subnet, "--json", "--threads", "1"])
             XCTAssertEqual(e.status, 0, e.stderr)
