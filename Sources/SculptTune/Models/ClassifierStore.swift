@@ -185,6 +185,7 @@ public enum ClassifierStore {
                 throw TuneError("--task \(task): \(url.path) is not a merged model with per-task heads (no heads/task_<i>/)")
             }
             guard let found = classifierDirectory(url) else {
+                guard fm.fileExists(atPath: url.path) else { throw TuneError("\(url.path): no such file or directory") }
                 let model = fm.fileExists(atPath: url.appendingPathComponent("final").path) ? url.appendingPathComponent("final") : url
                 if DecoderBundle.isDecoder(model.path) {
                     throw TuneError("\(url.path): a decoder language model, not a classifier; this command works on classifiers (decoders take eval, score, generate, subnets, extract, prune, merge)")
