@@ -16,16 +16,6 @@ final class DecoderCLITests: XCTestCase {
 
     func sculpt(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) { try SculptCLI.run(args) }
 
-    /// llama.cpp's `permute`: transformers row j·d/2 + i of each head becomes row 2i + j.
-    static func permute(_ t: Tensor, heads: Int) -> Tensor {
-        let rows = t.shape[0], width = t.count / rows, d = rows / heads, half = d / 2
-        let out = Tensor(uninitializedShape: t.shape)
-        for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
-            (out.storage.pointer + (h * d + 2 * i + j) * width).update(from: t.storage.pointer + (h * d + j * half + i) * width, count: width)
-        } } }
-        return out
-    }
-
     /// A byte-level vocabulary of 512 tokens: the 256 byte characters, a few merges, three specials.
     static func tokenizerMetadata() -> [(String, GGUFValue)] {
         var tokens = BPEByteLevel.byteToScalar.map { String($0) }
@@ -73,8 +63,8 @@ final class DecoderCLITests: XCTestCase {
                        ("mlp.down_proj.weight", "ffn_down.weight"), ("input_layernorm.weight", "attn_norm.weight"), ("post_attention_layernorm.weight", "ffn_norm.weight")]
             for (hf, g) in map {
                 var t = model.stateDict()[p + hf]!
-                if hf.hasPrefix("self_attn.q_proj") { t = Self.permute(t, heads: c.numAttentionHeads) }
-                if hf.hasPrefix("self_attn.k_proj") { t = Self.permute(t, heads: c.numKeyValueHeads) }
+                if hf.hasPrefix("self_attn.q_proj") { t = DecoderGGUF.permute(t, heads: c.numAttentionHeads) }
+                if hf.hasPrefix("self_attn.k_proj") { t = DecoderGGUF.permute(t, heads: c.numKeyValueHeads) }
                 try w.addTensor("blk.\(i).\(g)", t)
             }
         }
