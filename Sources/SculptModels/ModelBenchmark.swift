@@ -183,3 +183,58 @@ public enum ModelBenchmark {
         return r
     }
 }
+
+/// One timing of a batch-1 matrix-vector product y = W x (W rows × cols) with W stored as
+/// `type`: F32 through the SGEMM Sculpt's decode uses today, Q8_0 / Q4_0 through the block kernels.
+public struct MatVecBenchmarkResult: Codable, Sendable {
+    public let type: String
+    public let rows: Int, cols: Int
+    /// Fastest call, seconds (one thread).
+    public let seconds: Double
+    /// Weight bytes read per call.
+    public let weightBytes: Int
+    /// weightBytes / seconds / 1e9.
+    public let gbPerSecond: Double
+}
+
+/// Times `type` in {F32, Q8_0, Q4_0} on random weights, one thread, fastest of the calls made
+/// over `minimumSeconds`.
+public func benchmarkMatVec(type: GGMLType, rows: Int, cols: Int, minimumSeconds: Double = 0.5) throws -> MatVecBenchmarkResult {
+    guard [.f32, .q8_0, .q4_0].contains(type), rows > 0, cols > 0, cols % 32 == 0 else {
+        throw GGUFError.invalidArgument(reason: "matvec benchmark needs F32, Q8_0 or Q4_0 and columns in whole 32-value blocks")
+    }
+    var rng = SeededRNG(seed: 7)
+    let w = (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+    let x = (0..<cols).map { _ in Float.random(in: -1...1, using: &rng) }
+    var y = [Float](repeating: 0, count: rows)
+    let rowBytes = type.rowBytes(cols)!
+    var q = [UInt8](repeating: 0, count: rowBytes * rows)
+    try w.withUnsafeBufferPointer { src in
+        try q.withUnsafeMutableBytes { dst in
+            for r in 0..<rows { try quantizeRow(type: type, from: src.baseAddress! + r * cols, count: cols, into: dst.baseAddress! + r * rowBytes) }
+        }
+    }
+    let pool = ThreadPool(threads: 1)
+    func call() -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                switch type {
+                case .q8_0: q.withUnsafeBytes { q8_0MatVec($0.baseAddress!, rows: rows, cols: cols, x: xp.baseAddress!, y: yp.baseAddress!) }
+                case .q4_0: q.withUnsafeBytes { q4_0MatVec($0.baseAddress!, rows: rows, cols: cols, x: xp.baseAddress!, y: yp.baseAddress!) }
+                default:
+                    w.withUnsafeBufferPointer { wp in
+                        sgemm(transA: false, transB: true, m: 1, n: rows, k: cols, alpha: 1, a: xp.baseAddress!, lda: cols,
+                              b: wp.baseAddress!, ldb: cols, beta: 0, c: yp.baseAddress!, ldc: rows, pool: pool)
+                    }
+                }
+            }
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+    }
+    for _ in 0..<3 { _ = call() }
+    var best = Double.infinity, total = 0.0, calls = 0
+    while calls < 5 || total < minimumSeconds { let t = call(); best = min(best, t); total += t; calls += 1 }
+    let bytes = rowBytes * rows
+    return MatVecBenchmarkResult(type: type.name, rows: rows, cols: cols, seconds: best, weightBytes: bytes, gbPerSecond: Double(bytes) / best / 1e9)
+}

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import SculptCore
+import SculptIO
 import SculptModels
 import SculptTune
 import SculptSubnet
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks of the kernels and models on this CPU.", subcommands: [GEMM.self, Model.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks of the kernels and models on this CPU.", subcommands: [GEMM.self, MatVec.self, Model.self])
 
     struct GEMM: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "gemm", abstract: "SGEMM throughput at square sizes.")
@@ -30,6 +31,35 @@ struct Bench: ParsableCommand {
                         .split(separator: "\n").dropFirst(2).joined(separator: "\n"))
                 }
             }
+        }
+    }
+
+    struct MatVec: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "matvec",
+            abstract: "Batch-1 matrix-vector time (decode's product) with the weights as F32 (SGEMM), Q8_0 or Q4_0 blocks, one thread.")
+        @Option(help: "Weight rows (outputs).") var rows: Int = 1536
+        @Option(help: "Weight columns (inputs; a multiple of 32).") var cols: Int = 576
+        @Option(help: "Comma-separated storage types.") var types: String = "f32,q8_0,q4_0"
+        @Option(help: "Seconds of timed calls per type.") var seconds: Double = 0.5
+        @Flag(help: "One JSON object per type.") var json = false
+
+        func run() throws {
+            let names: [String: GGMLType] = ["f32": .f32, "q8_0": .q8_0, "q4_0": .q4_0]
+            let list = try types.split(separator: ",").map { raw -> GGMLType in
+                guard let t = names[raw.trimmingCharacters(in: .whitespaces).lowercased()] else { throw ValidationError("--types: \"\(raw)\" is not f32, q8_0 or q4_0") }
+                return t
+            }
+            guard rows > 0, cols > 0, cols % 32 == 0 else { throw ValidationError("--rows must be positive and --cols a positive multiple of 32") }
+            var rows_: [[String]] = []
+            var f32Seconds: Double?
+            for t in list {
+                let r = try benchmarkMatVec(type: t, rows: rows, cols: cols, minimumSeconds: seconds)
+                if t == .f32 { f32Seconds = r.seconds }
+                if json { print(jsonLine(r)); continue }
+                rows_.append([r.type, "\(rows)×\(cols)", String(format: "%.1f", r.seconds * 1e6), String(format: "%.2f", Double(r.weightBytes) / 1e6),
+                              String(format: "%.1f", r.gbPerSecond), f32Seconds.map { String(format: "%.2f×", $0 / r.seconds) } ?? "-"])
+            }
+            if !json { print(table(["type", "matrix", "µs/call", "weight MB", "GB/s", "speed vs F32"], rows_)) }
         }
     }
 

@@ -1,0 +1,87 @@
+// Matrix-vector products over weights stored in llama.cpp's 32-value blocks (GGUF layout, one
+// matrix row after another): y[r] = Σ_c W[r, c] · x[c] for batch-1 decoding, reading 34
+// (Q8_0) or 18 (Q4_0) bytes per 32 weights instead of 128. The activations stay float32; each
+// block's integers are widened to floats in registers and multiplied by its f16 scale once.
+// The `…Reference` twins dequantize one value at a time in plain loops.
+
+/// Q8_0: per block an f16 scale d and 32 int8 q; W = d · q.
+public func q8_0MatVec(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    precondition(cols % 32 == 0, "Q8_0 rows hold whole 32-value blocks")
+    let blocks = cols / 32, rowBytes = blocks * 34
+    for r in 0..<rows {
+        let row = w + r * rowBytes
+        // One accumulator per row: each block's scale multiplies its widened integers, so no
+        // horizontal sum is needed until the row ends.
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * 34
+            let d = SIMD8<Float>(repeating: float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            let q = block + 2, xb = UnsafeRawPointer(x + 32 * b)
+            let q0 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 0, as: SIMD8<Int8>.self)))
+            let q1 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self)))
+            let q2 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self)))
+            let q3 = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self)))
+            acc0.addProduct(q0 * d, xb.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self))
+            acc1.addProduct(q1 * d, xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+            acc0.addProduct(q2 * d, xb.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+            acc1.addProduct(q3 * d, xb.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        }
+        y[r] = (acc0 + acc1).sum()
+    }
+}
+
+/// Q4_0: per block an f16 scale d and 16 bytes of 4-bit q (low nibbles are values 0–15,
+/// high nibbles 16–31); W = d · (q − 8).
+public func q4_0MatVec(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    precondition(cols % 32 == 0, "Q4_0 rows hold whole 32-value blocks")
+    let blocks = cols / 32, rowBytes = blocks * 18
+    let low = SIMD8<Int32>(repeating: 0xF), eight = SIMD8<Int32>(repeating: 8)
+    for r in 0..<rows {
+        let row = w + r * rowBytes
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * 18
+            let d = SIMD8<Float>(repeating: float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            let q = block + 2, xb = UnsafeRawPointer(x + 32 * b)
+            let b0 = SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 0, as: SIMD8<UInt8>.self))
+            let b1 = SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self))
+            acc0.addProduct(SIMD8<Float>((b0 & low) &- eight) * d, xb.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self))
+            acc1.addProduct(SIMD8<Float>((b1 & low) &- eight) * d, xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+            acc0.addProduct(SIMD8<Float>((b0 &>> 4) &- eight) * d, xb.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+            acc1.addProduct(SIMD8<Float>((b1 &>> 4) &- eight) * d, xb.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        }
+        y[r] = (acc0 + acc1).sum()
+    }
+}
+
+/// Plain-loop twin of `q8_0MatVec`.
+public func q8_0MatVecReference(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    let blocks = cols / 32
+    for r in 0..<rows {
+        var total: Double = 0
+        for b in 0..<blocks {
+            let block = w + (r * blocks + b) * 34
+            let d = Double(float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            for j in 0..<32 { total += d * Double(block.load(fromByteOffset: 2 + j, as: Int8.self)) * Double(x[32 * b + j]) }
+        }
+        y[r] = Float(total)
+    }
+}
+
+/// Plain-loop twin of `q4_0MatVec`.
+public func q4_0MatVecReference(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    let blocks = cols / 32
+    for r in 0..<rows {
+        var total: Double = 0
+        for b in 0..<blocks {
+            let block = w + (r * blocks + b) * 18
+            let d = Double(float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            for j in 0..<16 {
+                let byte = block.load(fromByteOffset: 2 + j, as: UInt8.self)
+                total += d * Double(Int(byte & 0xF) - 8) * Double(x[32 * b + j])
+                total += d * Double(Int(byte >> 4) - 8) * Double(x[32 * b + 16 + j])
+            }
+        }
+        y[r] = Float(total)
+    }
+}
