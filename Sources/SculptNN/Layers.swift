@@ -23,6 +23,10 @@ public final class Linear: Layer {
     /// head before the attention output, one per FFN channel before the FFN output). Its
     /// scores appear as the parameter `input_gate` while attached; extraction removes it.
     public var inputGate: UnitGate?
+    /// W also kept in llama.cpp's blocks (a GGUF's Q8_0/Q4_0/Q4_1 matrix whose values W
+    /// holds): inference on a few rows (decode) reads these bytes instead of W's floats. Set
+    /// by `attachBlockWeight`, which checks they are W's; whoever changes W must clear it.
+    public private(set) var blockWeight: BlockMatrix?
 
     public init(weight: Tensor, bias: Tensor?) {
         self.weight = Variable(weight, requiresGrad: true)
@@ -54,8 +58,38 @@ public final class Linear: Layer {
         return ungatedForward(x)
     }
 
+    /// Rows up to which a forward without gradients uses `blockWeight`.
+    static let blockWeightMaxRows = 8
+
+    /// Keeps `w` for inference on few rows if it dequantizes to exactly this layer's W.
+    /// - Returns: whether it was attached.
+    @discardableResult
+    public func attachBlockWeight(_ w: BlockMatrix, dequantized: Tensor) -> Bool {
+        guard w.rows == outFeatures, w.cols == inFeatures, dequantized.shape == weight.value.shape,
+              dequantized.maxAbsDifference(weight.value) == 0 else { return false }
+        blockWeight = w
+        return true
+    }
+
+    public func detachBlockWeight() { blockWeight = nil }
+
     func ungatedForward(_ x: Variable) -> Variable {
         if activeOutFeatures != nil || activeInFeatures != nil { return elasticForward(x) }
+        if let bw = blockWeight, split == nil, !ExecutionContext.current.recordsGradients {
+            let rows = x.value.count / max(inFeatures, 1)
+            if rows <= Self.blockWeightMaxRows && x.value.shape.last == inFeatures {
+                let out = Tensor(uninitializedShape: Array(x.value.shape.dropLast()) + [outFeatures])
+                x.value.withUnsafePointer { xp in bw.multiply(xp, count: rows, into: out.storage.pointer, pool: ExecutionContext.pool) }
+                if let b = bias {
+                    b.value.withUnsafePointer { bp in
+                        for r in 0..<rows { for o in 0..<outFeatures { out.storage.pointer[r * outFeatures + o] += bp[o] } }
+                    }
+                }
+                var y = Variable(out)
+                if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
+                return y
+            }
+        }
         var y = split.map { $0.forward(x, weight: weight.value, bias: bias) } ?? linear(x, weight: weight, bias: bias)
         if let l = lora, !l.merged { y = y + l.delta(x, training: training) }
         return y

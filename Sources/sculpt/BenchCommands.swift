@@ -104,7 +104,7 @@ struct Bench: ParsableCommand {
             let given = URL(fileURLWithPath: modelDir)
             let dir = ClassifierStore.classifierDirectory(given) ?? given
             if DecoderEvaluation.isDecoder(modelDir) {
-                let bundle = try loadDecoder(modelDir)
+                let bundle = try loadDecoder(modelDir, blockWeights: !train)
                 if train {
                     let b = batch ?? 8
                     bundle.model.checkpointActivations = checkpointActivations

@@ -10,8 +10,13 @@ import SculptTune
 /// adapter merged) and says on stderr what was not used.
 /// With `subnet` (a name of the run's subnets.json, JSON text or a file) the model runs that
 /// sub-network of its weights.
-func loadDecoder(_ path: String, subnet: String? = nil) throws -> DecoderBundle {
+/// With `blockWeights` (inference-only commands) a GGUF's Q8_0/Q4_0/Q4_1 matrices are also
+/// kept in their blocks, which decoding reads instead of the floats.
+func loadDecoder(_ path: String, subnet: String? = nil, blockWeights: Bool = false) throws -> DecoderBundle {
     let bundle = try DecoderBundle.load(path: DecoderEvaluation.modelPath(path))
+    if blockWeights && bundle.source.format == .gguf {
+        try DecoderGGUF.attachBlockWeights(bundle.model, file: GGUFFile(path: bundle.source.path))
+    }
     if !bundle.unexpectedTensors.isEmpty {
         note("note: \(bundle.unexpectedTensors.count) tensor(s) of \(path) are not used by the model: \(bundle.unexpectedTensors.prefix(4).joined(separator: ", "))")
     }
@@ -66,7 +71,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let bundle = try loadDecoder(model, subnet: subnet)
+        let bundle = try loadDecoder(model, subnet: subnet, blockWeights: true)
         var prompts: [[Int32]] = []
         if let prompt {
             prompts = [try encode(prompt, bundle)]
@@ -196,7 +201,7 @@ struct Score: ParsableCommand {
     }
 
     func run() throws {
-        let bundle = try loadDecoder(model, subnet: subnet)
+        let bundle = try loadDecoder(model, subnet: subnet, blockWeights: true)
         let texts = try TextLines.read(URL(fileURLWithPath: textsFile))
         let limit = bundle.model.config.contextLimit
         let ids = try texts.enumerated().map { i, t -> [Int32] in

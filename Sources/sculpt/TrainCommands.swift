@@ -137,7 +137,7 @@ struct Eval: ParsableCommand {
         if DecoderEvaluation.isDecoder(modelDir) {
             if let metric, metric != "exact-match" { throw ValidationError("--metric must be exact-match, got \"\(metric)\"") }
             guard maxNewTokens > 0 else { throw ValidationError("--max-new-tokens must be positive, got \(maxNewTokens)") }
-            let bundle = try loadDecoder(modelDir, subnet: subnet)
+            let bundle = try loadDecoder(modelDir, subnet: subnet, blockWeights: true)
             let r = try DecoderEvaluation.evaluate(bundle, data: URL(fileURLWithPath: data), exactMatch: metric != nil, maxNewTokens: maxNewTokens,
                                                    batchSize: batchSize, threads: threads)
             if json { print(jsonLine(r)); return }

@@ -141,6 +141,44 @@ extension DecoderCLITests {
         XCTAssertEqual(viaDir.model.model.layers[0].mlp.upProj.weight.value.maxAbsDifference(viaGGUF.model.model.layers[0].mlp.upProj.weight.value), 0)
     }
 
+    /// Decoding reads a GGUF's Q8_0/Q4_0/Q4_1 matrices in their blocks: the logits of a few
+    /// rows equal the float path's (within float rounding), prefill and training keep the
+    /// floats, a changed weight is not attached, and greedy generation is unchanged.
+    func testBlockWeightsDecodeAsTheFloats() throws {
+        let (url, _) = try makeGGUF()
+        let hf = dir.appendingPathComponent("hf")
+        XCTAssertEqual(try sculpt(["convert", url.path, "--out", hf.path]).status, 0)
+        for type in ["q8_0", "q4_0", "q4_1"] {
+            let out = dir.appendingPathComponent("blocks-\(type).gguf")
+            XCTAssertEqual(try sculpt(["quantize", hf.path, "--type", type, "--out", out.path]).status, 0)
+            let floats = try DecoderBundle.load(path: out.path), blocks = try DecoderBundle.load(path: out.path)
+            let file = try GGUFFile(path: out.path)
+            // 7 projections × 3 layers + the tied head (the embedding is Q8_0 in the tiny file, re-quantized here).
+            XCTAssertEqual(try DecoderGGUF.attachBlockWeights(blocks.model, file: file), 22, type)
+            var differs = false
+            for ids in [[Int32(258)], [258, 111, 32], Array(repeating: 259, count: 8)] {
+                let a = logits(floats, ids), b = logits(blocks, ids)
+                XCTAssertLessThan(a.maxAbsDifference(b), 1e-4, "\(type) \(ids.count) rows")
+                differs = differs || a.maxAbsDifference(b) > 0
+            }
+            // The block path ran (its summation order differs from the GEMM's in the last bits).
+            XCTAssertTrue(differs, type)
+            // Nine rows (a prefill) take the floats: identical to the float model.
+            let nine: [Int32] = [258, 111, 32, 259, 101, 7, 300, 40, 41]
+            XCTAssertEqual(logits(floats, nine).maxAbsDifference(logits(blocks, nine)), 0, type)
+            let options = GenerationOptions(maxNewTokens: 12, stopTokenIds: [])
+            let prompts: [[Int32]] = [[258, 111], [259, 32, 101, 7]]
+            XCTAssertEqual(DecoderGenerator(model: blocks.model).generate(prompts: prompts, options: options),
+                           DecoderGenerator(model: floats.model).generate(prompts: prompts, options: options), type)
+            XCTAssertEqual(try sculpt(["generate", out.path, "--prompt", "hello", "--max-new-tokens", "4"]).status, 0)
+            // A weight that no longer equals the file's is not attached.
+            let changed = try DecoderBundle.load(path: out.path)
+            changed.model.model.layers[0].mlp.upProj.weight.value.storage.pointer[0] += 1
+            XCTAssertEqual(try DecoderGGUF.attachBlockWeights(changed.model, file: file), 21, type)
+            XCTAssertNil(changed.model.model.layers[0].mlp.upProj.blockWeight)
+        }
+    }
+
     func testQuantizeRefusalsAreOneLine() throws {
         let (url, _) = try makeGGUF()
         let out = dir.appendingPathComponent("q.gguf").path

@@ -66,6 +66,22 @@ final class SmolLM2GoldenTests: XCTestCase {
         XCTAssertEqual(b.tokenizer.decode(expected[0]), cases[0]["greedy_text"] as? String)
     }
 
+    /// Decoding on the file's Q4_1 / Q8_0 blocks (what `generate`, `score`, `eval` and `bench`
+    /// use on a GGUF) gives transformers' greedy ids too, alone and in a batch.
+    func testGreedyGenerationsOnTheFilesBlocksMatchTransformers() throws {
+        let path = try SharedData.smolLM2GGUF()
+        let b = try DecoderBundle.load(path: path)
+        XCTAssertEqual(try DecoderGGUF.attachBlockWeights(b.model, file: GGUFFile(path: path)), 30 * 7 + 1, "every projection and the tied head")
+        let cases = try jsonLines("goldens/smollm2/generate.jsonl")
+        let prompts = cases.map { ($0["input_ids"] as! [Int]).map(Int32.init) }
+        let expected = cases.map { ($0["greedy_ids"] as! [Int]).map(Int32.init) }
+        let options = GenerationOptions(maxNewTokens: cases[0]["max_new_tokens"] as! Int, stopTokenIds: b.stopTokenIds)
+        let generator = DecoderGenerator(model: b.model)
+        XCTAssertEqual(generator.generate(prompts: [prompts[0]], options: options)[0], expected[0], "case 0 alone")
+        let batched = generator.generate(prompts: prompts, options: options)
+        for i in prompts.indices { XCTAssertEqual(batched[i], expected[i], "case \(i) in a padded batch") }
+    }
+
     func testTokenizerAndChatCasesThroughTheGGUFTokenizer() throws {
         let b = try bundle()
         for (i, c) in try jsonLines("goldens/smollm2/tokenizer_cases.jsonl").enumerated() {

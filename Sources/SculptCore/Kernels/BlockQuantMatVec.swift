@@ -85,3 +85,82 @@ public func q4_0MatVecReference(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: 
         y[r] = Float(total)
     }
 }
+
+/// Q4_1: per block an f16 scale d, an f16 minimum m and 16 bytes of 4-bit q (as Q4_0);
+/// W = d · q + m.
+public func q4_1MatVec(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    precondition(cols % 32 == 0, "Q4_1 rows hold whole 32-value blocks")
+    let blocks = cols / 32, rowBytes = blocks * 20
+    let low = SIMD8<Int32>(repeating: 0xF)
+    for r in 0..<rows {
+        let row = w + r * rowBytes
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        for b in 0..<blocks {
+            let block = row + b * 20
+            let d = SIMD8<Float>(repeating: float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            let m = SIMD8<Float>(repeating: float16BitsToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian))
+            let q = block + 4, xb = UnsafeRawPointer(x + 32 * b)
+            let b0 = SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 0, as: SIMD8<UInt8>.self))
+            let b1 = SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(fromByteOffset: 8, as: SIMD8<UInt8>.self))
+            acc0.addProduct(SIMD8<Float>(b0 & low) * d + m, xb.loadUnaligned(fromByteOffset: 0, as: SIMD8<Float>.self))
+            acc1.addProduct(SIMD8<Float>(b1 & low) * d + m, xb.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+            acc0.addProduct(SIMD8<Float>(b0 &>> 4) * d + m, xb.loadUnaligned(fromByteOffset: 64, as: SIMD8<Float>.self))
+            acc1.addProduct(SIMD8<Float>(b1 &>> 4) * d + m, xb.loadUnaligned(fromByteOffset: 96, as: SIMD8<Float>.self))
+        }
+        y[r] = (acc0 + acc1).sum()
+    }
+}
+
+/// Plain-loop twin of `q4_1MatVec`.
+public func q4_1MatVecReference(_ w: UnsafeRawPointer, rows: Int, cols: Int, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+    let blocks = cols / 32
+    for r in 0..<rows {
+        var total: Double = 0
+        for b in 0..<blocks {
+            let block = w + (r * blocks + b) * 20
+            let d = Double(float16BitsToFloat(block.loadUnaligned(as: UInt16.self).littleEndian))
+            let m = Double(float16BitsToFloat(block.loadUnaligned(fromByteOffset: 2, as: UInt16.self).littleEndian))
+            for j in 0..<16 {
+                let byte = block.load(fromByteOffset: 4 + j, as: UInt8.self)
+                total += (d * Double(byte & 0xF) + m) * Double(x[32 * b + j])
+                total += (d * Double(byte >> 4) + m) * Double(x[32 * b + 16 + j])
+            }
+        }
+        y[r] = Float(total)
+    }
+}
+
+/// A weight matrix [rows, cols] kept in llama.cpp's blocks for batch-1 products (decode).
+public struct BlockMatrix: Sendable {
+    public enum Format: String, Sendable { case q8_0, q4_0, q4_1 }
+    public let format: Format
+    public let rows: Int, cols: Int
+    public let bytes: [UInt8]
+
+    public static func blockBytes(_ f: Format) -> Int { f == .q8_0 ? 34 : f == .q4_0 ? 18 : 20 }
+    public var rowBytes: Int { cols / 32 * Self.blockBytes(format) }
+
+    /// nil when `bytes` is not `rows` rows of whole blocks.
+    public init?(format: Format, rows: Int, cols: Int, bytes: [UInt8]) {
+        guard rows > 0, cols > 0, cols % 32 == 0, bytes.count == rows * (cols / 32) * Self.blockBytes(format) else { return nil }
+        self.format = format; self.rows = rows; self.cols = cols; self.bytes = bytes
+    }
+
+    /// y [n, rows] = x [n, cols] · Wᵀ, the output rows split over the pool's threads.
+    public func multiply(_ x: UnsafePointer<Float>, count n: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool) {
+        let rb = rowBytes, rows = rows, cols = cols, format = format
+        bytes.withUnsafeBytes { raw in
+            let w = raw.baseAddress!
+            for i in 0..<n {
+                pool.parallelRanges(rows, minimumChunk: 64) { range in
+                    let start = w + range.lowerBound * rb, xi = x + i * cols, yi = y + i * rows + range.lowerBound
+                    switch format {
+                    case .q8_0: q8_0MatVec(start, rows: range.count, cols: cols, x: xi, y: yi)
+                    case .q4_0: q4_0MatVec(start, rows: range.count, cols: cols, x: xi, y: yi)
+                    case .q4_1: q4_1MatVec(start, rows: range.count, cols: cols, x: xi, y: yi)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -179,6 +179,9 @@ public final class DecoderLM: Module {
     /// While training, keep only each layer's input for the backward pass and recompute the
     /// layer there (activation checkpointing: about one more forward pass for much less memory).
     public var checkpointActivations = false
+    /// The tied head's matrix (the embedding) in llama.cpp's blocks, for inference on a few
+    /// rows; see `DecoderGGUF.attachBlockWeights`.
+    public internal(set) var tiedHeadBlocks: BlockMatrix?
 
     /// A model of `config`'s shape, with random weights (initializer_range) or zeros when a
     /// checkpoint will fill them.
@@ -275,6 +278,13 @@ public final class DecoderLM: Module {
     /// Logits [rows, vocab] of hidden states [rows, hidden].
     public func logits(_ hidden: Variable) -> Variable {
         if let h = lmHead { return h(hidden) }
+        if let blocks = tiedHeadBlocks, activeSubnetStorage?.hidden == nil, !ExecutionContext.current.recordsGradients,
+           hidden.value.shape.last == blocks.cols, hidden.value.count / blocks.cols <= 8 {
+            let rows = hidden.value.count / blocks.cols
+            let out = Tensor(uninitializedShape: Array(hidden.value.shape.dropLast()) + [blocks.rows])
+            hidden.value.withUnsafePointer { blocks.multiply($0, count: rows, into: out.storage.pointer, pool: ExecutionContext.pool) }
+            return Variable(out)
+        }
         return matmul(hidden, headWeight, transposeB: true)
     }
 
