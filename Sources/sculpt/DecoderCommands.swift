@@ -260,7 +260,7 @@ struct Quantize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Store a decoder's matrices in fewer bits: a GGUF file llama.cpp loads (Q8_0, Q4_0, Q4_1 blocks as llama.cpp's reference quantizer makes them; BF16, F16, F32), or a Hugging Face directory of BF16/F16 safetensors. Norms and biases stay F32.")
 
-    static let types: [String: GGMLType] = ["q8_0": .q8_0, "q4_0": .q4_0, "q4_1": .q4_1, "bf16": .bf16, "f16": .f16, "f32": .f32]
+    static let types = Dictionary(uniqueKeysWithValues: GGUFExportOptions.writableTypes.map { ($0.name.lowercased(), $0) })
 
     @Argument(help: "A decoder: a GGUF file, a Hugging Face directory, a PEFT adapter directory or a run.") var model: String
     @Option(help: "q8_0, q4_0, q4_1, bf16, f16 or f32.") var type: String

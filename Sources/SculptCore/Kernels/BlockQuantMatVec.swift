@@ -151,9 +151,11 @@ public struct BlockMatrix: Sendable {
         let rb = rowBytes, rows = rows, cols = cols, format = format
         bytes.withUnsafeBytes { raw in
             let w = raw.baseAddress!
-            for i in 0..<n {
-                pool.parallelRanges(rows, minimumChunk: 64) { range in
-                    let start = w + range.lowerBound * rb, xi = x + i * cols, yi = y + i * rows + range.lowerBound
+            // One dispatch: each thread takes a range of output rows for every input row.
+            pool.parallelRanges(rows, minimumChunk: 64) { range in
+                let start = w + range.lowerBound * rb
+                for i in 0..<n {
+                    let xi = x + i * cols, yi = y + i * rows + range.lowerBound
                     switch format {
                     case .q8_0: q8_0MatVec(start, rows: range.count, cols: cols, x: xi, y: yi)
                     case .q4_0: q4_0MatVec(start, rows: range.count, cols: cols, x: xi, y: yi)

@@ -91,20 +91,50 @@ public enum DecoderGGUF {
         return nil
     }
 
-    /// Undoes llama.cpp's conversion permutation of a LLaMA q or k projection (weight
-    /// [heads·d, in] or bias [heads·d]): within each head, GGUF row 2i + j is transformers'
-    /// row j·d/2 + i.
-    public static func unpermute(_ t: Tensor, heads: Int) -> Tensor {
-        let rows = t.shape[0], width = t.count / max(rows, 1)
+    /// llama.cpp's conversion permutation of a LLaMA q or k projection's rows: within each
+    /// head of d rows, transformers row j·d/2 + i is GGUF row 2i + j. Entry r is the GGUF row
+    /// that holds transformers row r.
+    static func ggufRow(ofTransformersRows rows: Int, heads: Int) -> [Int] {
         let d = rows / heads, half = d / 2
+        var order = [Int](repeating: 0, count: rows)
+        for h in 0..<heads { for i in 0..<half { for j in 0..<2 { order[h * d + j * half + i] = h * d + 2 * i + j } } }
+        return order
+    }
+
+    /// The heads whose rows llama.cpp permutes in transformers tensor `name` (LLaMA's q and k
+    /// projections, weight or bias), or nil.
+    static func permutedHeads(_ name: String, _ c: DecoderConfig) -> Int? {
+        if name.hasSuffix("self_attn.q_proj.weight") || name.hasSuffix("self_attn.q_proj.bias") { return c.numAttentionHeads }
+        if name.hasSuffix("self_attn.k_proj.weight") || name.hasSuffix("self_attn.k_proj.bias") { return c.numKeyValueHeads }
+        return nil
+    }
+
+    /// Whether a GGUF architecture stores q/k rows in llama.cpp's permuted order.
+    static func permutesQK(_ architecture: String) -> Bool { architecture == "llama" || architecture == "mistral" }
+
+    /// Moves whole rows of `rowBytes` bytes: row r of the result is row `from[r]` of `bytes`.
+    static func reorderRows<C: Collection>(_ bytes: C, rowBytes: Int, from order: [Int]) -> [UInt8] where C.Element == UInt8, C.Index == Int {
+        var out = [UInt8](repeating: 0, count: order.count * rowBytes)
+        for (r, src) in order.enumerated() {
+            let start = bytes.startIndex + src * rowBytes
+            out.replaceSubrange((r * rowBytes)..<((r + 1) * rowBytes), with: bytes[start..<(start + rowBytes)])
+        }
+        return out
+    }
+
+    /// Undoes llama.cpp's permutation of a LLaMA q or k projection (weight [heads·d, in] or
+    /// bias [heads·d]), giving transformers' rows.
+    public static func unpermute(_ t: Tensor, heads: Int) -> Tensor { moveRows(t, heads: heads, toTransformers: true) }
+
+    /// llama.cpp's permutation of a LLaMA q or k projection: the inverse of `unpermute`.
+    public static func permute(_ t: Tensor, heads: Int) -> Tensor { moveRows(t, heads: heads, toTransformers: false) }
+
+    private static func moveRows(_ t: Tensor, heads: Int, toTransformers: Bool) -> Tensor {
+        let rows = t.shape[0], width = t.count / max(rows, 1)
         let out = Tensor(uninitializedShape: t.shape)
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    let src = h * d + 2 * i + j, dst = h * d + j * half + i
-                    (out.storage.pointer + dst * width).update(from: t.storage.pointer + src * width, count: width)
-                }
-            }
+        for (hf, g) in ggufRow(ofTransformersRows: rows, heads: heads).enumerated() {
+            let (dst, src) = toTransformers ? (hf, g) : (g, hf)
+            (out.storage.pointer + dst * width).update(from: t.storage.pointer + src * width, count: width)
         }
         return out
     }
@@ -112,7 +142,7 @@ public enum DecoderGGUF {
     /// The model in a GGUF file, every tensor dequantized to float32.
     public static func load(file: GGUFFile) throws -> (model: DecoderLM, report: LoadReport) {
         let config = try DecoderConfig(gguf: file)
-        let permuted = (file["general.architecture"]?.string ?? "") == "llama" || (file["general.architecture"]?.string ?? "") == "mistral"
+        let permuted = permutesQK(file["general.architecture"]?.string ?? "")
         var byName: [String: String] = [:], unexpected: [String] = []
         for t in file.tensors {
             if let n = transformersName(t.name) { byName[n] = t.name } else if t.name != "rope_freqs.weight" { unexpected.append(t.name) }
@@ -120,15 +150,9 @@ public enum DecoderGGUF {
         let model = DecoderLM(config: config, randomWeights: false)
         let report = try model.load(names: Array(byName.keys), file: file.path) { name in
             guard let g = byName[name] else { return nil }
-            var t = try file.tensor(g)
-            if permuted {
-                if name.hasSuffix("self_attn.q_proj.weight") || name.hasSuffix("self_attn.q_proj.bias") {
-                    t = unpermute(t, heads: config.numAttentionHeads)
-                } else if name.hasSuffix("self_attn.k_proj.weight") || name.hasSuffix("self_attn.k_proj.bias") {
-                    t = unpermute(t, heads: config.numKeyValueHeads)
-                }
-            }
-            return t
+            let t = try file.tensor(g)
+            guard permuted, let heads = permutedHeads(name, config) else { return t }
+            return unpermute(t, heads: heads)
         }
         return (model, LoadReport(missing: report.missing, unexpected: (report.unexpected + unexpected).sorted()))
     }
@@ -142,7 +166,7 @@ public enum DecoderGGUF {
     @discardableResult
     public static func attachBlockWeights(_ model: DecoderLM, file: GGUFFile) throws -> Int {
         let c = model.config
-        let permuted = (file["general.architecture"]?.string ?? "") == "llama" || (file["general.architecture"]?.string ?? "") == "mistral"
+        let permuted = permutesQK(file["general.architecture"]?.string ?? "")
         func blocks(_ g: String, heads: Int?) throws -> (BlockMatrix, Tensor)? {
             guard let info = file.tensorInfo(g), info.shape.count == 2 else { return nil }
             let format: BlockMatrix.Format
@@ -157,13 +181,7 @@ public enum DecoderGGUF {
             var bytes = try file.withRawData(g) { Array($0) }
             if permuted, let heads {
                 t = unpermute(t, heads: heads)
-                let rowBytes = bytes.count / rows, d = rows / heads, half = d / 2
-                var moved = bytes
-                for h in 0..<heads { for i in 0..<half { for j in 0..<2 {
-                    let src = (h * d + 2 * i + j) * rowBytes, dst = (h * d + j * half + i) * rowBytes
-                    moved.replaceSubrange(dst..<(dst + rowBytes), with: bytes[src..<(src + rowBytes)])
-                } } }
-                bytes = moved
+                bytes = reorderRows(bytes, rowBytes: bytes.count / rows, from: ggufRow(ofTransformersRows: rows, heads: heads))
             }
             guard let m = BlockMatrix(format: format, rows: rows, cols: cols, bytes: bytes) else { return nil }
             return (m, t)
@@ -171,9 +189,8 @@ public enum DecoderGGUF {
         var attached = 0
         for (i, layer) in model.model.layers.enumerated() {
             for (name, linear) in layer.projections {
-                let g = ggufName("model.layers.\(i).\(name).weight")!
-                let heads = name == "self_attn.q_proj" ? c.numAttentionHeads : name == "self_attn.k_proj" ? c.numKeyValueHeads : nil
-                if let (m, t) = try blocks(g, heads: heads), linear.attachBlockWeight(m, dequantized: t) { attached += 1 }
+                let hf = "model.layers.\(i).\(name).weight"
+                if let (m, t) = try blocks(ggufName(hf)!, heads: permutedHeads(hf, c)), linear.attachBlockWeight(m, dequantized: t) { attached += 1 }
             }
         }
         if let head = model.lmHead {

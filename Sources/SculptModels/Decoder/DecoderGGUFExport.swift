@@ -5,7 +5,7 @@ import SculptIO
 // A decoder as a GGUF v3 file llama.cpp loads: `general.*` and `<arch>.*` metadata from the
 // config, the tokenizer as `tokenizer.ggml.*`, transformers' tensors under llama.cpp's names
 // with LLaMA's q/k rows permuted into llama.cpp's order. Each tensor's storage type is chosen
-// here: vectors (norms, biases) stay F32; matrices take the requested type, or — without one —
+// here: vectors (norms, biases) are F32; matrices take the requested type, or — without one —
 // the precision they came in (a GGUF tensor whose values are unchanged is copied byte for
 // byte, a safetensors tensor keeps its F16/BF16/F32 dtype).
 
@@ -43,23 +43,6 @@ public struct GGUFExportReport: Sendable, Encodable {
 }
 
 extension DecoderGGUF {
-    /// llama.cpp's `permute` of a LLaMA q or k projection (weight [heads·d, in] or bias
-    /// [heads·d]): within each head, transformers row j·d/2 + i becomes row 2i + j. The inverse
-    /// of `unpermute`.
-    public static func permute(_ t: Tensor, heads: Int) -> Tensor {
-        let rows = t.shape[0], width = t.count / max(rows, 1)
-        let d = rows / heads, half = d / 2
-        let out = Tensor(uninitializedShape: t.shape)
-        for h in 0..<heads {
-            for i in 0..<half {
-                for j in 0..<2 {
-                    (out.storage.pointer + (h * d + 2 * i + j) * width).update(from: t.storage.pointer + (h * d + j * half + i) * width, count: width)
-                }
-            }
-        }
-        return out
-    }
-
     /// llama.cpp's name of a transformers tensor (the inverse of `transformersName`).
     public static func ggufName(_ name: String) -> String? {
         switch name {
@@ -145,7 +128,7 @@ extension DecoderGGUF {
         }
         let model = bundle.model, c = model.config
         let arch = try architecture(c, file: bundle.source.path)
-        let permuted = arch == "llama"
+        let permuted = permutesQK(arch)
         let source = try SourcePrecision(bundle)
         let patterns = options.keep.map(NameGlob.init)
 
@@ -155,22 +138,14 @@ extension DecoderGGUF {
         for (name, p) in model.namedParameters() {
             guard let g = ggufName(name) else { throw ModelError.badWeights(file: path, message: "tensor \(name) has no GGUF name") }
             var t = p.value
-            if permuted && name.hasSuffix("self_attn.q_proj.weight") || permuted && name.hasSuffix("self_attn.q_proj.bias") {
-                t = permute(t, heads: c.numAttentionHeads)
-            } else if permuted && (name.hasSuffix("self_attn.k_proj.weight") || name.hasSuffix("self_attn.k_proj.bias")) {
-                t = permute(t, heads: c.numKeyValueHeads)
-            }
-            let kept = patterns.contains { $0.matches(g) || $0.matches(name) }
-            let original = try source.precision(of: name, gguf: g, value: t)
-            var type: GGMLType, raw: [UInt8]? = nil
-            if t.shape.count < 2 {
-                type = .f32
-                if original.type == .f32 { raw = original.raw }
-            } else if let wanted = options.type, !kept {
-                type = wanted
-            } else {
-                type = original.type
-                raw = original.raw
+            if permuted, let heads = permutedHeads(name, c) { t = permute(t, heads: heads) }
+            var type = GGMLType.f32, raw: [UInt8]? = nil
+            if t.shape.count >= 2 {
+                if let wanted = options.type, !patterns.contains(where: { $0.matches(g) || $0.matches(name) }) {
+                    type = wanted
+                } else {
+                    (type, raw) = try source.precision(of: name, gguf: g, value: t)
+                }
             }
             if raw == nil, type.rowBytes(t.shape.last ?? 1) == nil || !type.canQuantize {
                 fallbacks.append(g)
@@ -227,7 +202,7 @@ extension DecoderGGUF {
                 let file = try GGUFFile(path: bundle.source.path)
                 gguf = file; checkpoint = nil
                 let arch = file["general.architecture"]?.string ?? ""
-                sameOrder = (arch == "llama" || arch == "mistral") == (try DecoderGGUF.architecture(bundle.model.config, file: bundle.source.path) == "llama")
+                sameOrder = DecoderGGUF.permutesQK(arch) == DecoderGGUF.permutesQK(try DecoderGGUF.architecture(bundle.model.config, file: bundle.source.path))
             case .directory where FileManager.default.fileExists(atPath: bundle.source.url.appendingPathComponent("config.json").path):
                 gguf = nil; checkpoint = try? SafeTensorsCheckpoint(directory: bundle.source.url); sameOrder = true
             default:
